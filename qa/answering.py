@@ -1,0 +1,132 @@
+"""Extractive answers: pick the sentences of the top passages that answer the question, cite each one,
+and abstain when none does."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunking import sentence_spans
+from .embedding import Embedder
+from .records import Answer, Citation, Hit
+
+NOT_FOUND = "I couldn't find this in the documents."
+MAX_SENTENCES = 3
+SEMANTIC_WEIGHT = 0.7  # the rest of a sentence's score is its coverage of the question's key terms
+FOLLOW_MARGIN = 0.08  # further sentences must score within this of the best one
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
+nor not now of off on once only or other our ours ourselves out over own same she should so some such than that
+the their theirs them themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves tell please
+know whats""".split())
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ed", "es", "s", "ly", "ment")
+_LEANING = re.compile(r"^(?:\W*\w+\W+){0,5}?(it|its|they|their|this|these|those|he|she|his|her)\b", re.I)
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
+                   r"October|November|December)\b")
+_NUMBER = re.compile(r"\d")
+TYPE_BONUS = 0.05  # for a sentence holding the kind of fact the question asks for (a date, a number)
+
+
+def stem(word: str) -> str:
+    """A crude stem: one common suffix off, then the first 5 letters ('directs', 'direction' -> 'direc')."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[:-len(suffix)]
+            break
+    return word[:5]
+
+
+def key_terms(text: str) -> set[str]:
+    """Stems of the lower-cased content words."""
+    return {stem(w) for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
+
+
+def type_bonus(question: str, sentence: str) -> float:
+    q = question.lower()
+    if q.startswith("when") or "what year" in q or "which year" in q:
+        return TYPE_BONUS if _YEAR.search(sentence) else 0.0
+    if q.startswith(("how many", "how much")):
+        return TYPE_BONUS if _NUMBER.search(sentence) else 0.0
+    return 0.0
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    source: str
+    start: int
+    end: int
+    line: int
+    text: str
+    hit: Hit
+
+
+def _candidates(hits: list[Hit]) -> list[_Candidate]:
+    """Each sentence of the hits once; a sentence that leans on the one before it ("It also ...")
+    is also offered together with that sentence, as one span."""
+    seen = set()
+    out = []
+    for hit in hits:
+        c = hit.chunk
+        spans = sentence_spans(c.text, offset=c.start)
+        for i, (s, e) in enumerate(spans):
+            units = [(s, e)]
+            if i > 0 and _LEANING.match(c.text[s - c.start:e - c.start]):
+                units.append((spans[i - 1][0], e))
+            for us, ue in units:
+                if (c.source, us, ue) in seen:
+                    continue
+                seen.add((c.source, us, ue))
+                line = c.line + c.text.count("\n", 0, us - c.start)
+                out.append(_Candidate(c.source, us, ue, line, c.text[us - c.start:ue - c.start], hit))
+    return out
+
+
+def _with_marker(sentence: str, n: int) -> str:
+    if sentence.endswith((".", "!", "?")) and not sentence.endswith("..."):
+        return f"{sentence[:-1]} [{n}]{sentence[-1]}"
+    return f"{sentence} [{n}]"
+
+
+def score_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[tuple[float, _Candidate]]:
+    """Every sentence of the hits with its answer score, best first."""
+    candidates = _candidates(hits)
+    if not candidates:
+        return []
+    vectors = embedder.encode_cached([question] + [c.text for c in candidates])
+    semantic = vectors[1:] @ vectors[0]
+    terms = key_terms(question)
+    scored = []
+    for cand, sim in zip(candidates, semantic):
+        coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
+        score = SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + type_bonus(question, cand.text)
+        scored.append((score, cand))
+    scored.sort(key=lambda pair: -pair[0])
+    return scored
+
+
+def compose_answer(question: str, hits: list[Hit], embedder: Embedder, min_score: float,
+                   notice: str = "") -> Answer:
+    """The best 1-3 sentences, each followed by its [n] marker, or an abstention that cites nothing."""
+    scored = score_sentences(question, hits, embedder)
+    if not scored or scored[0][0] < min_score:
+        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice)
+    best = scored[0][0]
+    chosen: list[tuple[float, _Candidate]] = []
+    for score, cand in scored:
+        if len(chosen) == MAX_SENTENCES or score < max(min_score, best - FOLLOW_MARGIN):
+            break
+        if not any(c.source == cand.source and c.start < cand.end and cand.start < c.end for _, c in chosen):
+            chosen.append((score, cand))  # overlapping spans (a sentence and its pair) are cited once
+    citations = tuple(
+        Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
+                 passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score)
+        for n, (score, c) in enumerate(chosen, start=1))
+    text = " ".join(_with_marker(c.text, c.n) for c in citations)
+    return Answer(question=question, answer=text, abstained=False, citations=citations, notice=notice)

@@ -1,0 +1,108 @@
+"""Sentence splitting and sentence-aware chunking, measured in the model's own word pieces.
+
+Every span is a pair of character offsets into the document text, so text == doc.text[start:end].
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from pathlib import Path
+
+from .records import Chunk, Document
+
+# A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
+_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
+_ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
+           "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
+
+
+def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text, whitespace trimmed, shifted by offset."""
+    spans = []
+    start = 0
+    for m in _END.finditer(text):
+        end = m.end()
+        if m.group() != "\n":
+            word = re.search(r"([\w.]+)\W*$", text[start:m.start() + 1])
+            stem = word.group(1).rstrip(".").lower() if word else ""
+            if stem in _ABBREV or (len(stem) == 1 and stem.isalpha()):
+                continue  # "e.g. the", "J. Smith": not a sentence end
+        spans.append((start, end))
+        start = end
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        piece = text[s:e]
+        stripped = piece.strip()
+        if stripped:
+            s2 = s + (len(piece) - len(piece.lstrip()))
+            out.append((offset + s2, offset + s2 + len(stripped)))
+    return out
+
+
+def load_tokenizer(model_path: Path):
+    """The model's fast tokenizer (tokenizers only: no torch import), without truncation or padding."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def chunk_id(source: str, start: int, end: int, text: str) -> str:
+    return hashlib.sha256(f"{source}\0{start}\0{end}\0{text}".encode()).hexdigest()[:16]
+
+
+class _Lines:
+    def __init__(self, text: str):
+        self.breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+
+    def line_of(self, offset: int) -> int:
+        return bisect.bisect_right(self.breaks, offset - 1) + 1
+
+
+def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    """Pack whole sentences into chunks of at most max_tokens word pieces; repeat trailing sentences
+    worth up to overlap_tokens at the start of the next chunk. A sentence longer than max_tokens is
+    cut into windows at word-piece boundaries."""
+    text = doc.text
+    spans = sentence_spans(text)
+    if not spans:
+        return []
+    encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)
+    sizes = [len(enc.ids) for enc in encodings]
+    pieces: list[tuple[int, int]] = []
+    i = 0
+    while i < len(spans):
+        j, used = i, 0
+        while j < len(spans) and used + sizes[j] <= max_tokens:
+            used += sizes[j]
+            j += 1
+        if j == i:  # one sentence longer than the window
+            pieces.extend(_windows(spans[i][0], encodings[i].offsets, max_tokens, overlap_tokens))
+            i += 1
+            continue
+        pieces.append((spans[i][0], spans[j - 1][1]))
+        if j == len(spans):
+            break
+        k, back = j, 0
+        while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
+            back += sizes[k - 1]
+            k -= 1
+        i = k
+    lines = _Lines(text)
+    return [Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
+                  line=lines.line_of(s), text=text[s:e]) for s, e in pieces]
+
+
+def _windows(base: int, offsets, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
+    step = max(1, max_tokens - overlap_tokens)
+    out = []
+    for a in range(0, len(offsets), step):
+        b = min(a + max_tokens, len(offsets))
+        out.append((base + offsets[a][0], base + offsets[b - 1][1]))
+        if b == len(offsets):
+            break
+    return out

@@ -1,0 +1,73 @@
+"""Settings: one frozen Config, built once from CLI flags and QA_* variables, passed in explicitly.
+
+The library never reads os.environ; the entry points (cli.py, app.py) hand it the environment.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# QA_* variable -> Config field
+ENV_FIELDS = {
+    "QA_DATA": "data_dir",
+    "QA_INDEX": "index_dir",
+    "QA_MODEL": "model",
+    "QA_HOST": "host",
+    "QA_PORT": "port",
+    "QA_TOP_K": "top_k",
+    "QA_MIN_SCORE": "min_score",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = ROOT / "data"
+    index_dir: Path = ROOT / "index"
+    model: str = DEFAULT_MODEL  # the packaged model's name, a local model folder, or a cached hub name
+    host: str = "127.0.0.1"
+    port: int = 7860
+    chunk_tokens: int = 200  # word pieces per chunk; the model reads at most 254 (+2 special tokens)
+    overlap_tokens: int = 40  # whole trailing sentences, up to this many word pieces, repeat in the next chunk
+    top_k: int = 5  # passages read when answering; also the default k of search
+    min_score: float = 0.40  # answer-confidence threshold below which the assistant abstains
+    max_question_chars: int = 2000
+    threads: int = 1  # torch/FAISS threads per request when serving
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _convert(name: str, value):
+    kind = {f.name: f.type for f in fields(Config)}[name]
+    try:
+        if kind in ("Path", Path):
+            return Path(value).expanduser().resolve()
+        if kind in ("int", int):
+            return int(value)
+        if kind in ("float", float):
+            return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    return str(value)
+
+
+def build_config(environ: Mapping[str, str], **flags) -> Config:
+    """Config from QA_* variables in `environ`, then flags (flags whose value is None are unset)."""
+    values = {}
+    for var, name in ENV_FIELDS.items():
+        if environ.get(var):
+            values[name] = _convert(name, environ[var])
+    for name, value in flags.items():
+        if value is not None:
+            values[name] = _convert(name, value)
+    config = replace(Config(), **values)
+    if not 1 <= config.port <= 65535:
+        raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
+    if config.top_k < 1:
+        raise ConfigError(f"k must be at least 1, got {config.top_k}")
+    return config

@@ -1,0 +1,215 @@
+"""Building the index folder and loading it back, with a versioned manifest checked on load.
+
+Layout of the index folder:
+    CURRENT                  the name of the live build, replaced atomically (os.replace)
+    builds/<build>/          manifest.json, vectors.faiss, chunks.jsonl
+    .lock                    held by a running build
+A build writes builds/.tmp-<build>/, renames it into place, then swaps CURRENT: a reader sees
+either the old build or the new one, never a half-written one.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .chunking import chunk_document, load_tokenizer
+from .config import Config
+from .embedding import Embedder
+from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
+from .reading import read_corpus
+from .records import Chunk
+from .store import FaissStore
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+CURRENT_FILE = "CURRENT"
+BUILDS_DIR = "builds"
+ENCODE_GROUP = 512  # chunks per encode call; the progress bar moves once per group
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    files: int
+    chunks: int
+    skipped: int
+    seconds: float
+    folder: Path
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    manifest: dict
+    store: FaissStore
+    folder: Path
+
+
+def rebuild_command(config: Config) -> str:
+    return f"python -m qa index --data {config.data_dir} --index {config.index_dir}"
+
+
+def _versions() -> dict:
+    import faiss
+    import numpy
+    import sentence_transformers
+    import torch
+
+    return {"qa": __version__, "python": sys.version.split()[0], "faiss": faiss.__version__,
+            "numpy": numpy.__version__, "sentence_transformers": sentence_transformers.__version__,
+            "torch": torch.__version__}
+
+
+class _BuildLock:
+    def __init__(self, index_dir: Path):
+        self.path = index_dir / ".lock"
+
+    def __enter__(self):
+        self.file = self.path.open("w")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise IndexBusy(f"another build is running on {self.path.parent}; wait for it to finish") from None
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
+                progress: bool = False) -> BuildReport:
+    """Read, chunk and embed every file under config.data_dir into a new build, then make it live."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    if not config.data_dir.is_dir():
+        raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
+    config.index_dir.mkdir(parents=True, exist_ok=True)
+    with _BuildLock(config.index_dir):
+        tokenizer = load_tokenizer(embedder.path)
+        skipped: list[str] = []
+
+        def note(message: str) -> None:
+            skipped.append(message)
+            warn(message)
+
+        files: dict[str, dict] = {}
+        chunks: list[Chunk] = []
+        for doc in read_corpus(config.data_dir, note):
+            doc_chunks = chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)
+            files[doc.source] = {"sha256": doc.sha256, "chunks": len(doc_chunks)}
+            chunks.extend(doc_chunks)
+        if not chunks:
+            raise EmptyCorpus(f"no .txt or .md file with text in {config.data_dir}; add some, then run: "
+                              f"{rebuild_command(config)}")
+        store = FaissStore(embedder.dimension)
+        bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
+        for i in range(0, len(chunks), ENCODE_GROUP):
+            group = chunks[i:i + ENCODE_GROUP]
+            store.add(group, embedder.encode([c.text for c in group]))
+            bar.update(len(group))
+        bar.close()
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": config.model,
+            "dimension": embedder.dimension,
+            "chunking": {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
+                         "splitter": "sentences-v1"},
+            "files": files,
+            "file_count": len(files),
+            "chunk_count": len(store),
+            "versions": _versions(),
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        folder = _publish(config.index_dir, store, manifest)
+    return BuildReport(files=len(files), chunks=len(store), skipped=len(skipped),
+                       seconds=time.perf_counter() - t0, folder=folder)
+
+
+def _publish(index_dir: Path, store: FaissStore, manifest: dict) -> Path:
+    builds = index_dir / BUILDS_DIR
+    builds.mkdir(exist_ok=True)
+    for stale in builds.glob(".tmp-*"):  # left by a build that crashed; we hold the lock
+        shutil.rmtree(stale, ignore_errors=True)
+    name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    tmp = builds / f".tmp-{name}"
+    tmp.mkdir()
+    store.save(tmp)
+    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    for f in tmp.iterdir():
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    final = builds / name
+    tmp.rename(final)
+    _fsync_dir(builds)
+    pointer = index_dir / f".{CURRENT_FILE}.tmp"
+    pointer.write_text(f"{BUILDS_DIR}/{name}\n", encoding="utf-8")
+    with pointer.open("rb") as fh:
+        os.fsync(fh.fileno())
+    previous = _current_folder(index_dir)
+    os.replace(pointer, index_dir / CURRENT_FILE)
+    _fsync_dir(index_dir)
+    keep = {final, previous}  # the previous build stays for readers that are loading it right now
+    for old in builds.iterdir():
+        if old not in keep and not old.name.startswith(".tmp-"):
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _current_folder(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return index_dir / name
+
+
+def index_exists(config: Config) -> bool:
+    return (config.index_dir / CURRENT_FILE).is_file()
+
+
+def load_index(config: Config) -> LoadedIndex:
+    """The live build, after checking its manifest against this run's settings."""
+    rebuild = rebuild_command(config)
+    folder = _current_folder(config.index_dir)
+    if folder is None:
+        raise IndexMissing(f"no index in {config.index_dir}; build it with: {rebuild}")
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        version = manifest["format_version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise IndexCorrupt(f"the index in {config.index_dir} has no readable manifest; rebuild it with: {rebuild}") from None
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(f"the index in {config.index_dir} has format version {version}, this program reads "
+                            f"version {FORMAT_VERSION}; rebuild it with: {rebuild}")
+    if manifest.get("model") != config.model:
+        raise IndexMismatch(f"the index in {config.index_dir} was built with model {manifest.get('model')!r}, "
+                            f"this run uses {config.model!r}; rebuild it with: {rebuild}")
+    try:
+        store = FaissStore.load(folder, int(manifest["dimension"]))
+        expected = int(manifest["chunk_count"])
+    except IndexCorrupt as e:
+        raise IndexCorrupt(f"{e}; rebuild it with: {rebuild}") from None
+    except (KeyError, ValueError, TypeError):
+        raise IndexCorrupt(f"the manifest in {config.index_dir} is incomplete; rebuild it with: {rebuild}") from None
+    if len(store) != expected:
+        raise IndexCorrupt(f"the index in {config.index_dir} holds {len(store)} chunks but its manifest says "
+                           f"{expected}; rebuild it with: {rebuild}")
+    return LoadedIndex(manifest=manifest, store=store, folder=folder)

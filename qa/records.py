@@ -1,0 +1,67 @@
+"""The frozen records that cross module boundaries: Document, Chunk, Hit, Citation, Answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str  # path relative to the data folder, with forward slashes
+    text: str  # the file decoded as UTF-8 (BOM removed, newlines untouched)
+    sha256: str  # of the file's bytes
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # stable: a hash of source, offsets and text
+    source: str
+    start: int  # character offsets into Document.text; text == document.text[start:end]
+    end: int
+    line: int  # 1-based line of `start`
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    rank: int
+    score: float
+    chunk: Chunk
+
+    def to_json(self) -> dict:
+        c = self.chunk
+        return {"rank": self.rank, "score": round(self.score, 4), "chunk_id": c.id,
+                "source": c.source, "start": c.start, "end": c.end, "text": c.text}
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    source: str
+    start: int  # offsets of the cited sentence in the source file's text
+    end: int
+    line: int
+    text: str  # the cited sentence, exactly text[start:end] of the source
+    passage: str  # the chunk the sentence was found in
+    passage_start: int
+    score: float
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
+                "line": self.line, "text": self.text, "passage": self.passage,
+                "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    notice: str = ""  # e.g. "Your question was trimmed to 2000 characters."
+
+    def to_json(self) -> dict:
+        out = {"question": self.question, "answer": self.answer, "abstained": self.abstained,
+               "citations": [c.to_json() for c in self.citations]}
+        if self.notice:
+            out["notice"] = self.notice
+        return out

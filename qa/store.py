@@ -1,0 +1,98 @@
+"""The vector store: chunks and their vectors, behind a small interface (add, remove, search, save, load).
+
+FaissStore keeps vectors in a FAISS inner-product index (vectors are unit length, so scores are
+cosines) wrapped in IndexIDMap2, so chunks can be removed by id; chunk metadata sits beside it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+
+from .errors import IndexCorrupt
+from .records import Chunk
+
+VECTORS_FILE = "vectors.faiss"
+CHUNKS_FILE = "chunks.jsonl"
+
+
+class VectorStore(Protocol):
+    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None: ...
+    def remove(self, sources: Iterable[str]) -> int: ...
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]: ...
+    def save(self, folder: Path) -> None: ...
+    def __len__(self) -> int: ...
+
+
+class FaissStore:
+    def __init__(self, dimension: int):
+        import faiss
+
+        self.dimension = dimension
+        self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.chunks: dict[int, Chunk] = {}
+        self.next_id = 0
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if not chunks:
+            return
+        ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
+        self.chunks.update(zip(ids.tolist(), chunks))
+        self.next_id += len(chunks)
+
+    def remove(self, sources: Iterable[str]) -> int:
+        """Drop every chunk of the given source files; returns how many went."""
+        wanted = set(sources)
+        ids = [i for i, c in self.chunks.items() if c.source in wanted]
+        if ids:
+            self.index.remove_ids(np.array(ids, dtype=np.int64))
+            for i in ids:
+                del self.chunks[i]
+        return len(ids)
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]:
+        """For each query vector, up to k (score, chunk) pairs, best first."""
+        if len(self.chunks) == 0:
+            return [[] for _ in range(len(vectors))]
+        scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self.chunks)))
+        return [[(float(s), self.chunks[int(i)]) for s, i in zip(row_s, row_i) if i >= 0]
+                for row_s, row_i in zip(scores, ids)]
+
+    def save(self, folder: Path) -> None:
+        import faiss
+
+        faiss.write_index(self.index, str(folder / VECTORS_FILE))
+        with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as f:
+            for i, c in self.chunks.items():
+                f.write(json.dumps({"vid": i, "id": c.id, "source": c.source, "start": c.start, "end": c.end,
+                                    "line": c.line, "text": c.text}, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path, dimension: int) -> "FaissStore":
+        import faiss
+
+        store = cls(dimension)
+        try:
+            store.index = faiss.read_index(str(folder / VECTORS_FILE))
+            with (folder / CHUNKS_FILE).open(encoding="utf-8") as f:
+                for line in f:
+                    row = json.loads(line)
+                    vid = row.pop("vid")
+                    store.chunks[vid] = Chunk(**row)
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+            raise IndexCorrupt(f"cannot read the index files in {folder}: {str(e).splitlines()[0][:200]}") from None
+        if store.index.d != dimension:
+            raise IndexCorrupt(f"{VECTORS_FILE} has dimension {store.index.d}, the manifest says {dimension}")
+        if store.index.ntotal != len(store.chunks):
+            raise IndexCorrupt(f"{VECTORS_FILE} holds {store.index.ntotal} vectors but {CHUNKS_FILE} "
+                               f"{len(store.chunks)} chunks")
+        store.next_id = max(store.chunks, default=-1) + 1
+        return store
