@@ -1,0 +1,135 @@
+"""The web page: a Gradio chat with streamed, cited answers and a sources panel, plus the `ask` API endpoint."""
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+
+from .assistant import Assistant, clean_question
+from .config import ROOT, Config
+from .errors import BadQuestion, QAError
+from .records import Answer
+
+log = logging.getLogger("qa.web")
+
+EXAMPLES = ["Who directs the Secretariat?", "In which city is the Secretariat based?",
+            "What does the Conflict Prevention Centre do?"]
+STREAM_STEPS = 12  # the answer arrives in this many growing pieces
+STREAM_PAUSE = 0.03  # seconds between pieces
+INTERNAL_ERROR = "Something went wrong on the server while answering. Please try again."
+EMPTY_SOURCES = '<div class="qa-sources"><p class="qa-muted">Sources of the latest answer appear here.</p></div>'
+
+CSS = """
+.qa-sources { font-size: 0.95em; }
+.qa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 10px; }
+.qa-source-head { font-weight: 600; margin-bottom: 4px; }
+.qa-span { font-weight: 400; color: var(--body-text-color-subdued); }
+.qa-passage { white-space: pre-wrap; margin: 0; }
+.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; }
+.qa-muted { color: var(--body-text-color-subdued); }
+"""
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def as_markdown_text(text: str) -> str:
+    """Text shown literally by the chat's Markdown renderer: HTML escaped, Markdown punctuation escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def sources_html(answer: Answer) -> str:
+    """The sources panel: each citation's file, line and span, and its sentence marked inside its passage."""
+    if answer.abstained:
+        return '<div class="qa-sources"><p class="qa-muted">No source answers this question.</p></div>'
+    parts = ['<div class="qa-sources">']
+    for c in answer.citations:
+        a, b = c.start - c.passage_start, c.end - c.passage_start
+        passage = (html.escape(c.passage[:a]) + "<mark>" + html.escape(c.passage[a:b]) + "</mark>"
+                   + html.escape(c.passage[b:]))
+        parts.append(
+            f'<div class="qa-source" id="qa-source-{c.n}"><div class="qa-source-head">[{c.n}] '
+            f'{html.escape(c.source)} <span class="qa-span">line {c.line}, characters {c.start}&ndash;{c.end}'
+            f'</span></div><p class="qa-passage">{passage}</p></div>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _pieces(text: str, steps: int) -> list[str]:
+    words = text.split(" ")
+    size = max(1, -(-len(words) // steps))
+    return [" ".join(words[:i]) for i in range(size, len(words), size)] + [text]
+
+
+def build_app(assistant: Assistant, examples: list[str] | None = None):
+    import gradio as gr
+
+    def respond(message: str, history: list):
+        history = list(history or [])
+        try:
+            question, _ = clean_question(message or "", assistant.config.max_question_chars)
+        except BadQuestion as e:
+            yield "", history + [{"role": "assistant", "content": str(e)}], gr.update()
+            return
+        history.append({"role": "user", "content": as_markdown_text(question)})
+        yield "", history + [{"role": "assistant", "content": "Searching the documents…"}], gr.update()
+        try:
+            answer = assistant.ask(message)
+        except QAError as e:
+            yield "", history + [{"role": "assistant", "content": as_markdown_text(str(e))}], EMPTY_SOURCES
+            return
+        except Exception:  # never a traceback in the browser; the server log keeps it
+            log.exception("answering failed")
+            yield "", history + [{"role": "assistant", "content": INTERNAL_ERROR}], EMPTY_SOURCES
+            return
+        prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
+        for piece in _pieces(answer.answer, STREAM_STEPS):
+            yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(piece)}], gr.update()
+            time.sleep(STREAM_PAUSE)
+        yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(answer.answer)}], \
+            sources_html(answer)
+
+    def ask(question: str) -> dict:
+        """Answer a question from the documents. Returns {question, answer, abstained, citations}."""
+        try:
+            return assistant.ask(question).to_json()
+        except QAError as e:
+            raise gr.Error(str(e)) from None
+        except Exception:
+            log.exception("answering failed")
+            raise gr.Error(INTERNAL_ERROR) from None
+
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False, fill_height=True) as demo:
+        gr.Markdown("## Ask your documents\nAnswers quote the documents and cite the exact sentences; "
+                    "the sources panel shows each one in its passage.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", height=460, elem_id="qa-chat", buttons=["copy"],
+                                     feedback_options=None)
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
+                                     scale=5, elem_id="qa-question", autofocus=True)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
+                if examples:
+                    gr.Examples(examples, inputs=box, label="Try")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(EMPTY_SOURCES, elem_id="qa-sources")
+        for trigger in (box.submit, send.click):
+            trigger(respond, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+        gr.api(ask, api_name="ask")
+    return demo
+
+
+def default_examples(config: Config) -> list[str]:
+    """The example questions fit the bundled corpus; other collections get none."""
+    return EXAMPLES if config.data_dir == ROOT / "data" else []
+
+
+def launch(assistant: Assistant, config: Config) -> None:
+    import gradio as gr
+
+    demo = build_app(assistant, default_examples(config))
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.launch(server_name=config.host, server_port=config.port, show_error=False, ssr_mode=False,
+                footer_links=["api"], theme=gr.themes.Default(), css=CSS, quiet=False)
