@@ -1,0 +1,89 @@
+"""Shared fixtures: the real packaged model, an index of the default corpus, and a served app."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from qa.assistant import Assistant
+from qa.config import ROOT, build_config
+from qa.embedding import Embedder
+
+DEFAULT_DATA = ROOT / "data"
+DEFAULT_FILE = DEFAULT_DATA / "osce_overview.txt"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    e = Embedder()
+    e.warm_up()
+    return e
+
+
+@pytest.fixture(scope="session")
+def default_index(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("default-index")
+
+
+@pytest.fixture(scope="session")
+def assistant(default_index, embedder) -> Assistant:
+    """An assistant over the default corpus, built once for the session with the real model and FAISS."""
+    a = Assistant(build_config({}, data_dir=DEFAULT_DATA, index_dir=default_index))
+    a.embedder = embedder
+    a.build(warn=lambda m: None)
+    return a
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_qa(*args: str, stdin: str | None = None, env: dict | None = None, timeout: int = 180):
+    """python -m qa ARGS in a fresh process, from the repo root."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env=full_env, timeout=timeout)
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def served_app(tmp_path_factory):
+    """`python -m qa serve` on a free port of 127.0.0.1, with no index yet: it builds one on first start."""
+    index = tmp_path_factory.mktemp("served-index")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(index), "QA_PORT": str(port)})
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

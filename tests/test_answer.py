@@ -1,0 +1,67 @@
+"""Answers over the default corpus: the right sentence cited at its exact offsets, or a plain abstention."""
+import pytest
+
+from qa.answering import NOT_FOUND
+from qa.errors import BadQuestion
+
+from conftest import DEFAULT_FILE
+
+SOURCE_TEXT = DEFAULT_FILE.read_bytes().decode("utf-8-sig")
+
+ANSWERABLE = [
+    ("Who directs the Secretariat?", "Under the direction of the Secretary General"),
+    ("In which city is the Secretariat based?", "Based in Vienna"),
+    ("Where is the OSCE Documentation Centre?", "Documentation Centre in Prague"),
+    ("When was the Conflict Prevention Centre created?", "Created in 1990"),
+    ("When did the OSCE commit to border security?", "In 2005, the OSCE committed itself"),
+    ("What does the OSCE do about trafficking in human beings?", "Trafficking in human beings concerns"),
+    ("How does the OSCE work with police forces?", "worked with police forces"),
+]
+UNANSWERABLE = ["What is the boiling point of mercury?", "Who won the football world cup in 2018?",
+                "How do I bake sourdough bread?", "What is the capital of Australia?"]
+
+
+@pytest.mark.parametrize("question,expected", ANSWERABLE)
+def test_the_right_sentence_is_cited(assistant, question, expected):
+    answer = assistant.ask(question)
+    assert not answer.abstained
+    assert expected in answer.citations[0].text
+    assert "[1]" in answer.answer
+    for c in answer.citations:
+        assert c.source == "osce_overview.txt"
+        assert SOURCE_TEXT[c.start:c.end] == c.text
+        assert c.text in c.passage and c.passage_start <= c.start
+        assert c.text.rstrip(".") in answer.answer
+
+
+@pytest.mark.parametrize("question", UNANSWERABLE)
+def test_unrelated_questions_abstain(assistant, question):
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.answer == NOT_FOUND and answer.citations == ()
+
+
+def test_search_hits_are_exact_slices(assistant):
+    hits = assistant.search("counter-terrorism", k=3)
+    assert [h.rank for h in hits] == [1, 2, 3]
+    assert hits[0].score >= hits[1].score >= hits[2].score
+    for h in hits:
+        assert SOURCE_TEXT[h.chunk.start:h.chunk.end] == h.chunk.text
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", "\x00\x01"])
+def test_an_empty_question_is_refused_without_searching(assistant, question):
+    with pytest.raises(BadQuestion, match="Please type a question"):
+        assistant.ask(question)
+
+
+def test_a_long_question_is_trimmed_with_a_notice(assistant):
+    answer = assistant.ask("Who directs the Secretariat? " + "x " * 3000)
+    assert len(answer.question) == 2000
+    assert "trimmed" in answer.notice
+    assert answer.to_json()["notice"] == answer.notice
+
+
+def test_a_bad_k_is_refused(assistant):
+    for k in (0, -1, 10_000):
+        with pytest.raises(BadQuestion, match="k must be between"):
+            assistant.search("Vienna", k)

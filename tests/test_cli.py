@@ -1,0 +1,90 @@
+"""The command line in fresh processes: JSON shapes, --batch, and one-line errors with exit codes."""
+import json
+
+import pytest
+
+from conftest import DEFAULT_DATA, run_qa
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory):
+    index = tmp_path_factory.mktemp("cli-index")
+    result = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(index))
+    assert result.returncode == 0, result.stderr
+    assert "indexed 1 files into" in result.stdout
+    assert "Embedding" in result.stderr  # the progress bar
+    return index
+
+
+def test_search_json_shape(cli_index):
+    r = run_qa("search", "Where is the Secretariat based?", "-k", "2", "--json", "--index", str(cli_index))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["query"] == "Where is the Secretariat based?"
+    assert len(out["hits"]) == 2
+    hit = out["hits"][0]
+    assert set(hit) == {"rank", "score", "chunk_id", "source", "start", "end", "text"}
+    text = (DEFAULT_DATA / hit["source"]).read_text(encoding="utf-8")
+    assert text[hit["start"]:hit["end"]] == hit["text"]
+
+
+def test_ask_json_shape_and_text_output(cli_index):
+    r = run_qa("ask", "Who directs the Secretariat?", "--json", "--index", str(cli_index))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"question", "answer", "abstained", "citations"} <= set(out)
+    assert out["abstained"] is False and "[1]" in out["answer"]
+    c = out["citations"][0]
+    assert {"n", "source", "start", "end", "text", "passage", "score"} <= set(c)
+    assert "Secretary General" in c["text"]
+    r = run_qa("ask", "Who directs the Secretariat?", "--index", str(cli_index))
+    assert "[1] osce_overview.txt, line 1, characters 0-111" in r.stdout
+
+
+def test_batch_from_stdin_prints_one_json_line_each(cli_index):
+    r = run_qa("ask", "--batch", "-", "--index", str(cli_index),
+               stdin="Who directs the Secretariat?\n\nWhat is the boiling point of mercury?\n")
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [line["abstained"] for line in lines] == [False, True]
+
+
+def test_batch_from_a_file_for_search(cli_index, tmp_path):
+    questions = tmp_path / "q.txt"
+    questions.write_text("police\nterrorism\n", encoding="utf-8")
+    r = run_qa("search", "--batch", str(questions), "-k", "1", "--index", str(cli_index))
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["query"] for line in r.stdout.splitlines()] == ["police", "terrorism"]
+
+
+def test_env_settings_apply_and_flags_win(cli_index, tmp_path):
+    r = run_qa("search", "police", "--json", env={"QA_INDEX": str(cli_index)})
+    assert r.returncode == 0, r.stderr
+    r = run_qa("search", "police", "--index", str(tmp_path / "none"), env={"QA_INDEX": str(cli_index)})
+    assert r.returncode == 1 and "no index in" in r.stderr
+
+
+def test_a_missing_index_is_one_line_with_the_command(tmp_path):
+    r = run_qa("ask", "Who?", "--index", str(tmp_path / "nowhere"))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0
+    assert r.stderr.startswith("error: no index in") and "python -m qa index" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_an_empty_data_folder_exits_1(tmp_path):
+    (tmp_path / "data").mkdir()
+    r = run_qa("index", "--data", str(tmp_path / "data"), "--index", str(tmp_path / "index"))
+    assert r.returncode == 1
+    assert "error: no .txt or .md file with text" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_empty_question_is_a_clear_error(cli_index):
+    r = run_qa("ask", "   ", "--index", str(cli_index))
+    assert r.returncode == 1 and r.stderr.strip() == "error: Please type a question."
+
+
+@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["ask"], ["serve"]])
+def test_help_on_every_command(command):
+    r = run_qa(*command, "--help")
+    assert r.returncode == 0 and "usage: python -m qa" in r.stdout

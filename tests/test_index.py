@@ -1,0 +1,135 @@
+"""Building and loading the index with the real model and FAISS: manifest, atomic swap, refusals."""
+import json
+
+import numpy as np
+import pytest
+
+from qa import indexing
+from qa.assistant import Assistant
+from qa.config import build_config
+from qa.errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
+from qa.indexing import build_index, load_index
+from qa.store import FaissStore
+
+
+@pytest.fixture
+def tiny(tmp_path, embedder):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "fruit.txt").write_text("Apples are red or green. Bananas are yellow and curved.\n", encoding="utf-8")
+    (data / "notes").mkdir()
+    (data / "notes" / "space.md").write_text("# Space\nThe Moon orbits the Earth every 27 days.\n", encoding="utf-8")
+    config = build_config({}, data_dir=data, index_dir=tmp_path / "index")
+    return config
+
+
+def manifest_path(config):
+    return load_index(config).folder / indexing.MANIFEST_FILE
+
+
+def test_build_writes_a_manifest_and_loads_back(tiny, embedder):
+    report = build_index(tiny, embedder, warn=pytest.fail)
+    assert (report.files, report.chunks) == (2, 2)
+    loaded = load_index(tiny)
+    m = loaded.manifest
+    assert m["format_version"] == indexing.FORMAT_VERSION
+    assert m["model"] == "all-MiniLM-L6-v2" and m["dimension"] == 384
+    assert m["chunking"]["chunk_tokens"] == tiny.chunk_tokens
+    assert set(m["files"]) == {"fruit.txt", "notes/space.md"}
+    assert all(len(f["sha256"]) == 64 for f in m["files"].values())
+    assert m["chunk_count"] == 2 and {"faiss", "torch", "sentence_transformers"} <= set(m["versions"])
+    assert m["built_at"]
+    hits = loaded.store.search(embedder.encode(["Which fruit is yellow?"]), 1)[0]
+    assert hits[0][1].source == "fruit.txt"
+    vectors = embedder.encode(["The Moon orbits the Earth every 27 days."])
+    assert abs(np.linalg.norm(vectors[0]) - 1) < 1e-5 and vectors.dtype == np.float32
+
+
+def test_a_failed_build_leaves_the_previous_index_live(tiny, embedder, monkeypatch):
+    build_index(tiny, embedder, warn=pytest.fail)
+    before = load_index(tiny)
+    (tiny.data_dir / "fruit.txt").write_text("Cherries are small and red.\n", encoding="utf-8")
+
+    def crash(self, folder):
+        (folder / "vectors.faiss").write_bytes(b"half written")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(FaissStore, "save", crash)
+    with pytest.raises(OSError):
+        build_index(tiny, embedder, warn=pytest.fail)
+    after = load_index(tiny)
+    assert after.folder == before.folder
+    assert [c.text for c in after.store.chunks.values()] == [c.text for c in before.store.chunks.values()]
+    monkeypatch.undo()
+    build_index(tiny, embedder, warn=pytest.fail)  # the next build clears the leftovers and goes live
+    assert not list((tiny.index_dir / "builds").glob(".tmp-*"))
+    assert "Cherries are small and red." in [c.text for c in load_index(tiny).store.chunks.values()]
+
+
+def test_missing_index_names_the_command(tiny):
+    with pytest.raises(IndexMissing, match="python -m qa index --data .* --index "):
+        load_index(tiny)
+
+
+@pytest.mark.parametrize("field,value,error,words", [
+    ("model", "bge-small-en", IndexMismatch, "was built with model 'bge-small-en'"),
+    ("format_version", 99, IndexMismatch, "format version 99"),
+    ("chunk_count", 7, IndexCorrupt, "holds 2 chunks but its manifest says 7"),
+])
+def test_a_mismatched_manifest_is_refused_with_the_rebuild_command(tiny, embedder, field, value, error, words):
+    build_index(tiny, embedder, warn=pytest.fail)
+    path = manifest_path(tiny)
+    m = json.loads(path.read_text())
+    m[field] = value
+    path.write_text(json.dumps(m))
+    with pytest.raises(error, match=words) as info:
+        load_index(tiny)
+    assert "rebuild it with: python -m qa index" in str(info.value)
+
+
+def test_a_dimension_that_disagrees_with_the_model_is_refused(tiny, embedder):
+    build_index(tiny, embedder, warn=pytest.fail)
+    path = manifest_path(tiny)
+    m = json.loads(path.read_text())
+    m["dimension"] = 768
+    path.write_text(json.dumps(m))
+    with pytest.raises(IndexCorrupt, match="dimension 384"):
+        load_index(tiny)
+
+
+def test_a_truncated_faiss_file_is_refused(tiny, embedder):
+    build_index(tiny, embedder, warn=pytest.fail)
+    faiss_file = load_index(tiny).folder / "vectors.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    with pytest.raises(IndexCorrupt, match="rebuild it with"):
+        load_index(tiny)
+
+
+def test_an_empty_data_folder_is_a_clear_error(tmp_path, embedder):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "empty.txt").write_text("")
+    config = build_config({}, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
+    with pytest.raises(EmptyCorpus, match="no .txt or .md file with text"):
+        build_index(config, embedder, warn=lambda m: None)
+
+
+def test_a_second_concurrent_build_is_refused(tiny, embedder):
+    tiny.index_dir.mkdir()
+    with indexing._BuildLock(tiny.index_dir):
+        with pytest.raises(IndexBusy, match="another build is running"):
+            build_index(tiny, embedder, warn=pytest.fail)
+
+
+def test_old_builds_are_pruned_to_the_live_and_previous_one(tiny, embedder):
+    for _ in range(4):
+        build_index(tiny, embedder, warn=pytest.fail)
+    assert len(list((tiny.index_dir / "builds").iterdir())) == 2
+
+
+def test_the_assistant_reloads_a_new_build(tiny, embedder):
+    a = Assistant(tiny)
+    a.embedder = embedder
+    a.build(warn=pytest.fail)
+    (tiny.data_dir / "cars.txt").write_text("The red car is parked in the garage.\n", encoding="utf-8")
+    a.build(warn=pytest.fail)
+    assert a.search("Where is the car parked?", 1)[0].chunk.source == "cars.txt"

@@ -1,0 +1,34 @@
+"""Which files are read, and how bad ones are skipped with one warning naming each."""
+import os
+
+from qa.reading import list_files, read_corpus
+
+
+def test_reads_txt_and_md_recursively_and_skips_bad_files(tmp_path):
+    (tmp_path / "a.txt").write_text("Alpha text.", encoding="utf-8")
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "b.md").write_text("# Beta\nBeta text.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "blank.md").write_text("  \n\n ", encoding="utf-8")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    (tmp_path / "binary.txt").write_bytes(bytes(range(256)))
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.txt").write_text("Hidden.", encoding="utf-8")
+    warnings = []
+    docs = list(read_corpus(tmp_path, warnings.append))
+    assert [d.source for d in docs] == ["a.txt", "sub/deeper/b.md"]
+    assert len(warnings) == 4
+    for name in ("empty.txt", "blank.md", "latin1.txt", "binary.txt"):
+        assert sum(name in w for w in warnings) == 1, (name, warnings)
+
+
+def test_symlinks_leaving_the_data_folder_are_not_followed(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("Secret.", encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "inside.txt").write_text("Inside.", encoding="utf-8")
+    os.symlink(outside, data / "link.txt")
+    os.symlink(data / "inside.txt", data / "alias.txt")
+    assert [s for s, _ in list_files(data)] == ["alias.txt", "inside.txt"]

@@ -1,0 +1,82 @@
+"""The served app: the `ask` API through gradio_client, and the chat page in real headless Chromium."""
+import shutil
+from urllib.parse import urlparse
+
+import pytest
+from gradio_client import Client
+
+from conftest import DEFAULT_DATA
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
+
+
+def test_ask_endpoint_returns_the_ask_json(served_app):
+    client = Client(served_app, verbose=False)
+    out = client.predict("In which city is the Secretariat based?", api_name="/ask")
+    assert out["abstained"] is False
+    assert "[1]" in out["answer"] and "Vienna" in out["answer"]
+    c = out["citations"][0]
+    assert c["n"] == 1 and c["source"] == "osce_overview.txt" and "Based in Vienna" in c["text"]
+    assert c["text"] in c["passage"]
+    source_text = (DEFAULT_DATA / c["source"]).read_text(encoding="utf-8")
+    assert source_text[c["start"]:c["end"]] == c["text"]
+
+
+def test_ask_endpoint_abstains_and_refuses_empty_questions(served_app):
+    client = Client(served_app, verbose=False)
+    out = client.predict("What is the boiling point of mercury?", api_name="/ask")
+    assert out["abstained"] is True and out["citations"] == []
+    with pytest.raises(Exception, match="Please type a question"):
+        client.predict("   ", api_name="/ask")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()
+
+
+WATCH_ANSWER = """() => {
+  window.__answerLengths = [];
+  new MutationObserver(() => {
+    const bots = document.querySelectorAll('#qa-chat .bot');
+    if (bots.length) window.__answerLengths.push(bots[bots.length - 1].innerText.length);
+  }).observe(document.querySelector('#qa-chat'), {subtree: true, childList: true, characterData: true});
+}"""
+
+
+def test_the_browser_streams_a_cited_answer_from_this_host_only(served_app, browser):
+    page = browser.new_page()
+    hosts = set()
+    page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
+    page.goto(served_app)
+    page.locator("#qa-question textarea").wait_for()
+    page.evaluate(WATCH_ANSWER)
+    page.locator("#qa-question textarea").fill("Who directs the Secretariat?")
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
+    chat = page.locator("#qa-chat").inner_text()
+    assert "Under the direction of the Secretary General" in chat and "[1]" in chat
+    sources = page.locator("#qa-sources").inner_text()
+    assert "[1] osce_overview.txt" in sources and "line 1, characters 0–111" in sources
+    assert page.locator("#qa-sources mark").first.inner_text().startswith("Under the direction of the Secretary")
+    lengths = page.evaluate("window.__answerLengths")
+    assert len(set(lengths)) >= 3, lengths  # the answer grew in pieces: it was streamed
+    assert hosts == {urlparse(served_app).netloc}, hosts
+    page.close()
+
+
+def test_the_browser_shows_a_friendly_prompt_for_an_empty_question(served_app, browser):
+    page = browser.new_page()
+    page.goto(served_app)
+    page.locator("#qa-ask").wait_for()
+    page.locator("#qa-ask").click()
+    page.get_by_text("Please type a question.").wait_for(timeout=10_000)
+    assert "Traceback" not in page.content()
+    page.close()
