@@ -10,6 +10,7 @@ import numpy as np
 from .chunking import sentence_spans
 from .embedding import Embedder
 from .records import Answer, Citation, Hit
+from .store import VectorStore
 
 NOT_FOUND = "I couldn't find this in the documents."
 MAX_SENTENCES = 3
@@ -31,7 +32,7 @@ _LEANING = re.compile(r"^(?:\W*\w+\W+){0,5}?(it|its|they|their|this|these|those|
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
                    r"October|November|December)\b")
 _NUMBER = re.compile(r"\d")
-TYPE_BONUS = 0.05  # for a sentence holding the kind of fact the question asks for (a date, a number)
+TYPE_BONUS = 0.10  # for a sentence holding the kind of fact the question asks for (a date, a number)
 
 
 def stem(word: str) -> str:
@@ -65,26 +66,32 @@ class _Candidate:
     line: int
     text: str
     hit: Hit
+    vector: np.ndarray
 
 
-def _candidates(hits: list[Hit]) -> list[_Candidate]:
-    """Each sentence of the hits once; a sentence that leans on the one before it ("It also ...")
-    is also offered together with that sentence, as one span."""
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _candidates(hits: list[Hit], store: VectorStore) -> list[_Candidate]:
+    """Each sentence of the hits once, with its stored vector; a sentence that leans on the one before it
+    ("It also ...") is also offered together with that sentence, as one span."""
     seen = set()
     out = []
     for hit in hits:
         c = hit.chunk
         spans = sentence_spans(c.text, offset=c.start)
+        vectors = store.sentence_vectors(c)
         for i, (s, e) in enumerate(spans):
-            units = [(s, e)]
+            units = [(s, e, vectors[i])]
             if i > 0 and _LEANING.match(c.text[s - c.start:e - c.start]):
-                units.append((spans[i - 1][0], e))
-            for us, ue in units:
+                units.append((spans[i - 1][0], e, _unit(vectors[i - 1] + vectors[i])))
+            for us, ue, vec in units:
                 if (c.source, us, ue) in seen:
                     continue
                 seen.add((c.source, us, ue))
                 line = c.line + c.text.count("\n", 0, us - c.start)
-                out.append(_Candidate(c.source, us, ue, line, c.text[us - c.start:ue - c.start], hit))
+                out.append(_Candidate(c.source, us, ue, line, c.text[us - c.start:ue - c.start], hit, vec))
     return out
 
 
@@ -94,13 +101,13 @@ def _with_marker(sentence: str, n: int) -> str:
     return f"{sentence} [{n}]"
 
 
-def score_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[tuple[float, _Candidate]]:
+def score_sentences(question: str, hits: list[Hit], embedder: Embedder,
+                    store: VectorStore) -> list[tuple[float, _Candidate]]:
     """Every sentence of the hits with its answer score, best first."""
-    candidates = _candidates(hits)
+    candidates = _candidates(hits, store)
     if not candidates:
         return []
-    vectors = embedder.encode_cached([question] + [c.text for c in candidates])
-    semantic = vectors[1:] @ vectors[0]
+    semantic = np.stack([c.vector for c in candidates]) @ embedder.encode_cached([question])[0]
     terms = key_terms(question)
     scored = []
     for cand, sim in zip(candidates, semantic):
@@ -111,10 +118,10 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder) -> list[
     return scored
 
 
-def compose_answer(question: str, hits: list[Hit], embedder: Embedder, min_score: float,
+def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,
                    notice: str = "") -> Answer:
     """The best 1-3 sentences, each followed by its [n] marker, or an abstention that cites nothing."""
-    scored = score_sentences(question, hits, embedder)
+    scored = score_sentences(question, hits, embedder, store)
     if not scored or scored[0][0] < min_score:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice)
     best = scored[0][0]

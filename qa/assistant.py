@@ -75,5 +75,6 @@ class Assistant:
 
     def ask(self, question: str) -> Answer:
         question, notice = clean_question(question, self.config.max_question_chars)
-        hits = dense_search(self.index.store, self.embedder, question, self.config.top_k)
-        return compose_answer(question, hits, self.embedder, self.config.min_score, notice=notice)
+        store = self.index.store
+        hits = dense_search(store, self.embedder, question, self.config.top_k)
+        return compose_answer(question, hits, self.embedder, store, self.config.min_score, notice=notice)

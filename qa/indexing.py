@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .chunking import chunk_document, load_tokenizer
+from .chunking import chunk_document, load_tokenizer, sentence_spans
 from .config import Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
@@ -123,7 +123,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
         for i in range(0, len(chunks), ENCODE_GROUP):
             group = chunks[i:i + ENCODE_GROUP]
-            store.add(group, embedder.encode([c.text for c in group]))
+            vectors, sentence_vectors = embedder.encode_with_sentences(
+                [c.text for c in group], [sentence_spans(c.text) for c in group])
+            store.add(group, vectors, sentence_vectors)
             bar.update(len(group))
         bar.close()
         manifest = {
@@ -131,7 +133,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "model": config.model,
             "dimension": embedder.dimension,
             "chunking": {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
-                         "splitter": "sentences-v1"},
+                         "splitter": "sentences-v1", "sentence_vectors": "span-mean-v1"},
             "files": files,
             "file_count": len(files),
             "chunk_count": len(store),

@@ -1,7 +1,8 @@
 """The vector store: chunks and their vectors, behind a small interface (add, remove, search, save, load).
 
 FaissStore keeps vectors in a FAISS inner-product index (vectors are unit length, so scores are
-cosines) wrapped in IndexIDMap2, so chunks can be removed by id; chunk metadata sits beside it.
+cosines) wrapped in IndexIDMap2, so chunks can be removed by id; chunk metadata sits beside it, and so
+do the chunks' sentence vectors (float16, one row per sentence of chunking.sentence_spans(chunk.text)).
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from .records import Chunk
 
 VECTORS_FILE = "vectors.faiss"
 CHUNKS_FILE = "chunks.jsonl"
+SENTENCES_FILE = "sentences.npy"
 
 
 class VectorStore(Protocol):
-    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None: ...
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
     def remove(self, sources: Iterable[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]: ...
+    def sentence_vectors(self, chunk: Chunk) -> np.ndarray: ...
     def save(self, folder: Path) -> None: ...
     def __len__(self) -> int: ...
 
@@ -33,20 +36,30 @@ class FaissStore:
         self.dimension = dimension
         self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.chunks: dict[int, Chunk] = {}
+        self.sentences: dict[int, np.ndarray] = {}
         self.next_id = 0
+        self._by_chunk_id: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.chunks)
 
-    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
+        if not len(chunks) == len(vectors) == len(sentence_vectors):
+            raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors, {len(sentence_vectors)} sentence sets")
         if not chunks:
             return
         ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self.chunks.update(zip(ids.tolist(), chunks))
+        self.sentences.update(zip(ids.tolist(), (np.asarray(v, dtype=np.float16) for v in sentence_vectors)))
+        self._by_chunk_id = None
         self.next_id += len(chunks)
+
+    def sentence_vectors(self, chunk: Chunk) -> np.ndarray:
+        """Unit vectors of the chunk's sentences, in the order of sentence_spans(chunk.text)."""
+        if self._by_chunk_id is None:
+            self._by_chunk_id = {c.id: i for i, c in self.chunks.items()}
+        return self.sentences[self._by_chunk_id[chunk.id]].astype(np.float32)
 
     def remove(self, sources: Iterable[str]) -> int:
         """Drop every chunk of the given source files; returns how many went."""
@@ -56,6 +69,8 @@ class FaissStore:
             self.index.remove_ids(np.array(ids, dtype=np.int64))
             for i in ids:
                 del self.chunks[i]
+                del self.sentences[i]
+            self._by_chunk_id = None
         return len(ids)
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]:
@@ -73,26 +88,40 @@ class FaissStore:
         with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as f:
             for i, c in self.chunks.items():
                 f.write(json.dumps({"vid": i, "id": c.id, "source": c.source, "start": c.start, "end": c.end,
-                                    "line": c.line, "text": c.text}, ensure_ascii=False) + "\n")
+                                    "line": c.line, "text": c.text, "sentences": len(self.sentences[i])},
+                                   ensure_ascii=False) + "\n")
+        rows = [self.sentences[i] for i in self.chunks]
+        with (folder / SENTENCES_FILE).open("wb") as f:
+            np.save(f, np.concatenate(rows) if rows else np.zeros((0, self.dimension), dtype=np.float16))
 
     @classmethod
     def load(cls, folder: Path, dimension: int) -> "FaissStore":
         import faiss
 
         store = cls(dimension)
+        counts: dict[int, int] = {}
         try:
             store.index = faiss.read_index(str(folder / VECTORS_FILE))
             with (folder / CHUNKS_FILE).open(encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
                     vid = row.pop("vid")
+                    counts[vid] = row.pop("sentences")
                     store.chunks[vid] = Chunk(**row)
-        except (OSError, RuntimeError, ValueError, TypeError, KeyError) as e:
+            sentences = np.load(folder / SENTENCES_FILE, allow_pickle=False)
+        except (OSError, RuntimeError, ValueError, TypeError, KeyError, EOFError) as e:
             raise IndexCorrupt(f"cannot read the index files in {folder}: {str(e).splitlines()[0][:200]}") from None
         if store.index.d != dimension:
             raise IndexCorrupt(f"{VECTORS_FILE} has dimension {store.index.d}, the manifest says {dimension}")
         if store.index.ntotal != len(store.chunks):
             raise IndexCorrupt(f"{VECTORS_FILE} holds {store.index.ntotal} vectors but {CHUNKS_FILE} "
                                f"{len(store.chunks)} chunks")
+        if sentences.ndim != 2 or len(sentences) != sum(counts.values()) or sentences.shape[1] != dimension:
+            raise IndexCorrupt(f"{SENTENCES_FILE} has shape {sentences.shape}, {CHUNKS_FILE} expects "
+                               f"{sum(counts.values())} rows of {dimension}")
+        at = 0
+        for vid, n in counts.items():
+            store.sentences[vid] = sentences[at:at + n]
+            at += n
         store.next_id = max(store.chunks, default=-1) + 1
         return store

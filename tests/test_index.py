@@ -133,3 +133,33 @@ def test_the_assistant_reloads_a_new_build(tiny, embedder):
     (tiny.data_dir / "cars.txt").write_text("The red car is parked in the garage.\n", encoding="utf-8")
     a.build(warn=pytest.fail)
     assert a.search("Where is the car parked?", 1)[0].chunk.source == "cars.txt"
+
+
+def test_our_encoder_equals_sentence_transformers(embedder):
+    texts = ["Who directs the Secretariat?", "Borders are the first lines of a country's defence. " * 30, "é"]
+    ours = embedder.encode(texts)
+    theirs = embedder._model.encode(texts, normalize_embeddings=True)
+    assert np.abs(ours - theirs).max() < 1e-5
+
+
+def test_every_chunk_stores_one_vector_per_sentence(tiny, embedder):
+    from qa.chunking import sentence_spans
+
+    build_index(tiny, embedder, warn=pytest.fail)
+    store = load_index(tiny).store
+    for chunk in store.chunks.values():
+        vectors = store.sentence_vectors(chunk)
+        assert vectors.shape == (len(sentence_spans(chunk.text)), 384)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-2)
+    text = "Apples grow on trees in the orchard. The stock market fell sharply on Monday."
+    _, (sentences,) = embedder.encode_with_sentences([text], [sentence_spans(text)])
+    scores = sentences.astype(np.float32) @ embedder.encode(["Why did share prices drop?", "Where do apples grow?"]).T
+    assert scores[1, 0] > scores[0, 0] and scores[0, 1] > scores[1, 1]
+
+
+def test_a_sentence_file_that_disagrees_is_refused(tiny, embedder):
+    build_index(tiny, embedder, warn=pytest.fail)
+    folder = load_index(tiny).folder
+    np.save(folder / "sentences.npy", np.zeros((1, 384), dtype=np.float16))
+    with pytest.raises(IndexCorrupt, match="sentences.npy"):
+        load_index(tiny)

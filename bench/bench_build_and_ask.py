@@ -1,0 +1,107 @@
+"""Benchmark: index build throughput against raw model.encode on the same chunks, and in-process ask latency.
+
+    python bench/bench_build_and_ask.py [--docs 300] [--repeats 3]
+
+Build corpus: the first --docs SQuAD 2.0 dev paragraphs (../shared/eval/squad_v2_dev), one .txt file each.
+Build and raw encode alternate --repeats times; medians are reported, and their ratio.
+Ask latency: the default corpus, one torch/FAISS thread, question-vector cache cleared before every question.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa.assistant import Assistant  # noqa: E402
+from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
+from qa.config import ROOT, build_config  # noqa: E402
+from qa.embedding import Embedder, set_threads  # noqa: E402
+from qa.indexing import build_index  # noqa: E402
+from qa.reading import read_corpus  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "eval" / "squad_v2_dev" / "corpus.jsonl"
+QUESTIONS = ["Who directs the Secretariat?", "In which city is the Secretariat based?",
+             "What does the Conflict Prevention Centre do?", "When was the Conflict Prevention Centre created?",
+             "What is the OSCE doing about human trafficking?", "Where is the Documentation Centre?",
+             "How does the OSCE work with police?", "When did the OSCE commit to border security?",
+             "What is the boiling point of mercury?", "What guides the OSCE's counter-terrorism work?",
+             "Who set up the Special Representative for Combating Trafficking?", "What is ICT?"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_build(docs: int, repeats: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    data = tmp / "data"
+    data.mkdir()
+    with SQUAD.open(encoding="utf-8") as f:
+        for i, line in zip(range(docs), f):
+            row = json.loads(line)
+            (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+    embedder = Embedder()
+    embedder.warm_up()
+    config = build_config({}, data_dir=data, index_dir=tmp / "index")
+    tokenizer = load_tokenizer(embedder.path)
+    texts = [c.text for d in read_corpus(data, print)
+             for c in chunk_document(d, tokenizer, config.chunk_tokens, config.overlap_tokens)]
+    embedder.encode(texts[:64])  # warm the kernels
+    build_s, raw_s = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        embedder._model.encode(texts, batch_size=32, normalize_embeddings=True)
+        raw_s.append(time.perf_counter() - t)
+        report = build_index(config, embedder, warn=print)
+        build_s.append(report.seconds)
+        assert report.chunks == len(texts)
+    raw = len(texts) / statistics.median(raw_s)
+    build = len(texts) / statistics.median(build_s)
+    return {"docs": docs, "chunks": len(texts), "raw_encode_chunks_per_s": round(raw, 1),
+            "build_chunks_per_s": round(build, 1), "build_over_raw": round(build / raw, 3)}
+
+
+def bench_ask(rounds: int) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-ask-"))
+    assistant = Assistant(build_config({}, index_dir=tmp / "index"))
+    assistant.warm_up(build_if_missing=True, warn=print)
+    set_threads(1)
+    cold, warm = [], []
+    for _ in range(rounds):
+        for q in QUESTIONS:
+            assistant.embedder._cache.clear()
+            t = time.perf_counter()
+            assistant.ask(q)
+            cold.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            assistant.ask(q)
+            warm.append((time.perf_counter() - t) * 1000)
+    return {"questions": len(cold), "ask_ms_p50": round(statistics.median(cold), 1),
+            "ask_ms_p95": round(percentile(cold, 0.95), 1), "ask_repeat_ms_p50": round(statistics.median(warm), 2)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--docs", type=int, default=300)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    build = bench_build(args.docs, args.repeats)
+    print(f"build: {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
+          f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (median of "
+          f"{args.repeats})")
+    ask = bench_ask(args.rounds)
+    print(f"ask (default corpus, 1 thread, {ask['questions']} asks): p50 {ask['ask_ms_p50']} ms, "
+          f"p95 {ask['ask_ms_p95']} ms; repeated question p50 {ask['ask_repeat_ms_p50']} ms")
+    print(json.dumps({"build": build, "ask": ask}))
+
+
+if __name__ == "__main__":
+    main()
