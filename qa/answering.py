@@ -98,17 +98,25 @@ def _candidates(hits: list[Hit], store: VectorStore) -> list[_Candidate]:
 def _with_marker(sentence: str, n: int) -> str:
     if sentence.endswith((".", "!", "?")) and not sentence.endswith("..."):
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
-    return f"{sentence} [{n}]"
+    if sentence.endswith(("\u2026", "...")):
+        return f"{sentence} [{n}]"
+    return f"{sentence.rstrip(':;,')} [{n}]."  # a heading or list item: end it, so the next sentence reads apart
 
 
-def score_sentences(question: str, hits: list[Hit], embedder: Embedder,
-                    store: VectorStore) -> list[tuple[float, _Candidate]]:
-    """Every sentence of the hits with its answer score, best first."""
+def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
+                    query: str | None = None) -> list[tuple[float, _Candidate]]:
+    """Every sentence of the hits with its answer score, best first. query: the question with its
+    conversational context, when it differs (a follow-up)."""
+    query = query or question
     candidates = _candidates(hits, store)
     if not candidates:
         return []
-    semantic = np.stack([c.vector for c in candidates]) @ embedder.encode_cached([question])[0]
-    terms = key_terms(question)
+    vectors = np.stack([c.vector for c in candidates])
+    semantic = vectors @ embedder.encode_cached([query])[0]
+    terms = key_terms(query)
+    if query != question:  # a follow-up: the context found the passages; the sentence must answer this question
+        semantic = (semantic + vectors @ embedder.encode_cached([question])[0]) / 2
+        terms = key_terms(question) or terms
     scored = []
     for cand, sim in zip(candidates, semantic):
         coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
@@ -119,9 +127,9 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder,
 
 
 def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,
-                   notice: str = "") -> Answer:
+                   notice: str = "", query: str | None = None) -> Answer:
     """The best 1-3 sentences, each followed by its [n] marker, or an abstention that cites nothing."""
-    scored = score_sentences(question, hits, embedder, store)
+    scored = score_sentences(question, hits, embedder, store, query)
     if not scored or scored[0][0] < min_score:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice)
     best = scored[0][0]

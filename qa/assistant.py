@@ -1,11 +1,12 @@
 """The assistant: one loaded index and one model, answering search and ask requests for the CLI and the web."""
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from typing import Callable
 
-from .answering import compose_answer
+from .answering import compose_answer, key_terms
 from .config import Config
 from .embedding import Embedder
 from .errors import BadQuestion, IndexMismatch
@@ -14,6 +15,38 @@ from .records import Answer, Hit
 from .retrieval import search as dense_search
 
 MAX_K = 100
+MAX_HISTORY_TURNS = 20
+_BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same)\b", re.I)
+
+
+def previous_question(history: list) -> str:
+    """The last question the user asked before this one. history: strings (the user's earlier questions)
+    or chat messages {"role", "content"}, oldest first."""
+    if not isinstance(history, (list, tuple)):
+        raise BadQuestion("history must be a list of earlier questions or {role, content} messages.")
+    if len(history) > 2 * MAX_HISTORY_TURNS:
+        history = history[-2 * MAX_HISTORY_TURNS:]
+    for turn in reversed(history):
+        if isinstance(turn, str):
+            text = turn
+        elif isinstance(turn, dict) and isinstance(turn.get("content"), str):
+            if turn.get("role", "user") != "user":
+                continue
+            text = turn["content"]
+        else:
+            raise BadQuestion("history must be a list of earlier questions or {role, content} messages.")
+        if text.strip():
+            return " ".join(text.split())[:500]
+    return ""
+
+
+def with_context(question: str, history: list) -> str:
+    """The text to retrieve with: a follow-up that points back ("When was it created?") or names almost
+    nothing gets the previous question in front of it; any other question stands alone."""
+    previous = previous_question(history) if history else ""
+    if previous and (_BACK_REFERENCE.search(question) or len(key_terms(question)) < 2):
+        return f"{previous} {question}"
+    return question
 
 
 def clean_question(question: str, max_chars: int) -> tuple[str, str]:
@@ -73,8 +106,13 @@ class Assistant:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         return dense_search(self.index.store, self.embedder, query, k)
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
+        """An answer citing the documents. history (earlier turns) lets a follow-up refer back."""
         question, notice = clean_question(question, self.config.max_question_chars)
+        if k is not None and not 1 <= k <= MAX_K:
+            raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
+        query = with_context(question, history or [])
         store = self.index.store
-        hits = dense_search(store, self.embedder, question, self.config.top_k)
-        return compose_answer(question, hits, self.embedder, store, self.config.min_score, notice=notice)
+        hits = dense_search(store, self.embedder, query, k or self.config.top_k)
+        return compose_answer(question, hits, self.embedder, store, self.config.min_score, notice=notice,
+                              query=query)

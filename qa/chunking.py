@@ -13,6 +13,8 @@ from .records import Chunk, Document
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
 _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
+# Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
+_LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
 
@@ -28,6 +30,8 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             stem = word.group(1).rstrip(".").lower() if word else ""
             if stem in _ABBREV or (len(stem) == 1 and stem.isalpha()):
                 continue  # "e.g. the", "J. Smith": not a sentence end
+            if stem.isdigit() and not text[start:m.start() - len(stem)].strip() and (start == 0 or text[start - 1] == "\n"):
+                continue  # "2. item" at the start of a line: a list number
         spans.append((start, end))
         start = end
     spans.append((start, len(text)))
@@ -35,6 +39,11 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     for s, e in spans:
         piece = text[s:e]
         stripped = piece.strip()
+        if stripped and (s == 0 or text[s - 1] == "\n"):
+            marker = _LINE_MARKER.match(stripped)
+            if marker and marker.end() < len(stripped):
+                piece, s = piece.lstrip()[marker.end():], s + len(piece) - len(piece.lstrip()) + marker.end()
+                stripped = piece.strip()
         if stripped:
             s2 = s + (len(piece) - len(piece.lstrip()))
             out.append((offset + s2, offset + s2 + len(stripped)))

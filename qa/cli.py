@@ -18,6 +18,18 @@ def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
+def _k(value: str) -> int:
+    from .assistant import MAX_K
+
+    if not value.lstrip("-").isdigit() or not 1 <= int(value) <= MAX_K:
+        raise argparse.ArgumentTypeError(f"k must be a whole number from 1 to {MAX_K}, got {value!r}")
+    return int(value)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
@@ -41,14 +53,16 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("text", nargs="?", metavar=name == "search" and "QUERY" or "QUESTION")
         c.add_argument("--json", action="store_true", help="print JSON")
         c.add_argument("--batch", metavar="FILE", help="one per line from FILE ('-' for stdin); prints JSON lines")
-        if name == "search":
-            c.add_argument("-k", type=int, default=None, help="number of passages (default 5)")
+        c.add_argument("-k", type=_k, default=None, help="number of passages " +
+                       ("(default 5, or QA_TOP_K)" if name == "search" else "read to answer (default 5, or QA_TOP_K)"))
         common(c)
 
     c = sub.add_parser("serve", help="run the web app (same as python app.py)",
                        description="Serve the chat page; builds the index first when there is none.")
     c.add_argument("--host", help="address to bind (default 127.0.0.1, or QA_HOST)")
     c.add_argument("--port", type=int, help="port (default 7860, or QA_PORT)")
+    c.add_argument("--allowed-origins", metavar="LIST", help="comma-separated origins that may call the API "
+                   "and embed the chat (default *, or QA_ALLOWED_ORIGINS)")
     common(c, data=True)
     return p
 
@@ -84,24 +98,28 @@ def _print_answer(answer, as_json: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     config = build_config(os.environ, data_dir=getattr(args, "data", None), index_dir=args.index,
-                          model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None))
+                          model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None),
+                          allowed_origins=getattr(args, "allowed_origins", None))
     from .assistant import Assistant
 
     assistant = Assistant(config)
     if args.command == "index":
         report = assistant.build(_warn, progress=not args.quiet)
         skipped = f", {report.skipped} skipped" if report.skipped else ""
-        print(f"indexed {report.files} files into {report.chunks} chunks{skipped} in {report.seconds:.1f} s "
+        print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
+              f"in {report.seconds:.1f} s "
               f"-> {config.index_dir}")
         return 0
     if args.command == "serve":
         from .embedding import set_threads
-        from .web import launch
+        from .server import bind, serve
 
+        sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
         assistant.warm_up(build_if_missing=True, warn=_warn, progress=True)
         set_threads(config.threads)
-        print(f"serving {len(assistant.index.store)} chunks at http://{config.host}:{config.port}", file=sys.stderr)
-        launch(assistant, config)
+        print(f"serving {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port} "
+              f"(API docs at /docs, widget at /widget.js)", file=sys.stderr)
+        serve(assistant, config, sock)
         return 0
 
     if (args.text is None) == (args.batch is None):
@@ -114,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "search":
             _print_search(args.text, assistant.search(args.text, k), args.json)
         else:
-            _print_answer(assistant.ask(args.text), args.json)
+            _print_answer(assistant.ask(args.text, k=k), args.json)
         return 0
     failures = 0
     for text in _lines(args.batch):
@@ -122,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.command == "search":
                 _print_search(text, assistant.search(text, k), True)
             else:
-                _print_answer(assistant.ask(text), True)
+                _print_answer(assistant.ask(text, k=k), True)
         except BadQuestion as e:
             failures += 1
             print(json.dumps({"query" if args.command == "search" else "question": text, "error": str(e)},

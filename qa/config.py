@@ -4,6 +4,7 @@ The library never reads os.environ; the entry points (cli.py, app.py) hand it th
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -20,7 +21,10 @@ ENV_FIELDS = {
     "QA_PORT": "port",
     "QA_TOP_K": "top_k",
     "QA_MIN_SCORE": "min_score",
+    "QA_ALLOWED_ORIGINS": "allowed_origins",
+    "QA_MAX_CONCURRENT": "max_concurrent",
 }
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,12 @@ class Config:
     min_score: float = 0.40  # answer-confidence threshold below which the assistant abstains
     max_question_chars: int = 2000
     threads: int = 1  # torch/FAISS threads per request when serving
+    allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
+    max_concurrent: int = 4  # questions answered at once by the HTTP API; more wait briefly, then get 429
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
 
 
 class ConfigError(ValueError):
@@ -68,6 +78,14 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
     config = replace(Config(), **values)
     if not 1 <= config.port <= 65535:
         raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
-    if config.top_k < 1:
-        raise ConfigError(f"k must be at least 1, got {config.top_k}")
+    if not 1 <= config.top_k <= 100:
+        raise ConfigError(f"k must be between 1 and 100, got {config.top_k}")
+    if not 0.0 <= config.min_score <= 1.0:
+        raise ConfigError(f"min_score must be between 0 and 1, got {config.min_score}")
+    if not 1 <= config.max_concurrent <= 256:
+        raise ConfigError(f"max_concurrent must be between 1 and 256, got {config.max_concurrent}")
+    bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]
+    if bad or not config.origins:
+        raise ConfigError(f"allowed origins must be * or a comma-separated list like https://example.com, "
+                          f"got {config.allowed_origins!r}")
     return config

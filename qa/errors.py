@@ -31,3 +31,7 @@ class BadQuestion(QAError):
 
 class ModelUnavailable(QAError):
     """The embedding model cannot be loaded."""
+
+
+class ServerUnavailable(QAError):
+    """The web server cannot listen where it was told to (a busy port, an unknown address)."""

@@ -53,7 +53,15 @@ class LoadedIndex:
 
 
 def rebuild_command(config: Config) -> str:
-    return f"python -m qa index --data {config.data_dir} --index {config.index_dir}"
+    """The command that (re)builds this index. The data folder is named only when it is known: a default
+    data folder next to a custom index folder is probably not what that index was built from."""
+    default = Config()
+    if config.data_dir != default.data_dir:
+        data = f" --data {config.data_dir}"
+    else:
+        data = "" if config.index_dir == default.index_dir else " --data YOUR_TEXTS_FOLDER"
+    index = "" if config.index_dir == default.index_dir else f" --index {config.index_dir}"
+    return f"python -m qa index{data}{index}"
 
 
 def _versions() -> dict:

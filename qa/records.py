@@ -48,7 +48,7 @@ class Citation:
     def to_json(self) -> dict:
         return {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
                 "line": self.line, "text": self.text, "passage": self.passage,
-                "score": round(self.score, 4)}
+                "passage_start": self.passage_start, "score": round(self.score, 4)}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ EXAMPLES = ["Who directs the Secretariat?", "In which city is the Secretariat ba
             "What does the Conflict Prevention Centre do?"]
 STREAM_STEPS = 12  # the answer arrives in this many growing pieces
 STREAM_PAUSE = 0.03  # seconds between pieces
+MAX_REMEMBERED = 10  # earlier questions kept per chat for follow-ups
 INTERNAL_ERROR = "Something went wrong on the server while answering. Please try again."
 EMPTY_SOURCES = '<div class="qa-sources"><p class="qa-muted">Sources of the latest answer appear here.</p></div>'
 
@@ -64,30 +65,32 @@ def _pieces(text: str, steps: int) -> list[str]:
 def build_app(assistant: Assistant, examples: list[str] | None = None):
     import gradio as gr
 
-    def respond(message: str, history: list):
+    def respond(message: str, history: list, asked: list):
         history = list(history or [])
         try:
             question, _ = clean_question(message or "", assistant.config.max_question_chars)
         except BadQuestion as e:
-            yield "", history + [{"role": "assistant", "content": str(e)}], gr.update()
+            yield "", history + [{"role": "assistant", "content": str(e)}], gr.update(), asked
             return
         history.append({"role": "user", "content": as_markdown_text(question)})
-        yield "", history + [{"role": "assistant", "content": "Searching the documents…"}], gr.update()
+        yield "", history + [{"role": "assistant", "content": "Searching the documents…"}], gr.update(), asked
         try:
-            answer = assistant.ask(message)
+            answer = assistant.ask(message, history=asked)
         except QAError as e:
-            yield "", history + [{"role": "assistant", "content": as_markdown_text(str(e))}], EMPTY_SOURCES
+            yield "", history + [{"role": "assistant", "content": as_markdown_text(str(e))}], EMPTY_SOURCES, asked
             return
         except Exception:  # never a traceback in the browser; the server log keeps it
             log.exception("answering failed")
-            yield "", history + [{"role": "assistant", "content": INTERNAL_ERROR}], EMPTY_SOURCES
+            yield "", history + [{"role": "assistant", "content": INTERNAL_ERROR}], EMPTY_SOURCES, asked
             return
+        asked = (asked + [question])[-MAX_REMEMBERED:]
         prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
         for piece in _pieces(answer.answer, STREAM_STEPS):
-            yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(piece)}], gr.update()
+            yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(piece)}], \
+                gr.update(), asked
             time.sleep(STREAM_PAUSE)
         yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(answer.answer)}], \
-            sources_html(answer)
+            sources_html(answer), asked
 
     def ask(question: str) -> dict:
         """Answer a question from the documents. Returns {question, answer, abstained, citations}."""
@@ -108,15 +111,17 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                                      feedback_options=None)
                 with gr.Row():
                     box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
-                                     scale=5, elem_id="qa-question", autofocus=True)
+                                     scale=5, elem_id="qa-question")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                 if examples:
                     gr.Examples(examples, inputs=box, label="Try")
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="qa-sources")
+        asked = gr.State([])
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chatbot], [box, chatbot, sources], api_visibility="private")
+            trigger(respond, [box, chatbot, asked], [box, chatbot, sources, asked], api_visibility="private")
+        chatbot.clear(lambda: ([], EMPTY_SOURCES), None, [asked, sources], api_visibility="private")
         gr.api(ask, api_name="ask")
     return demo
 
@@ -124,12 +129,3 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
 def default_examples(config: Config) -> list[str]:
     """The example questions fit the bundled corpus; other collections get none."""
     return EXAMPLES if config.data_dir == ROOT / "data" else []
-
-
-def launch(assistant: Assistant, config: Config) -> None:
-    import gradio as gr
-
-    demo = build_app(assistant, default_examples(config))
-    demo.queue(default_concurrency_limit=4, max_size=64)
-    demo.launch(server_name=config.host, server_port=config.port, show_error=False, ssr_mode=False,
-                footer_links=["api"], theme=gr.themes.Default(), css=CSS, quiet=False)

@@ -58,7 +58,7 @@ def wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+            raise RuntimeError(f"server exited with {proc.returncode}: {proc.log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status == 200:
@@ -68,22 +68,40 @@ def wait_for_http(url: str, proc: subprocess.Popen, seconds: float = 120) -> Non
     raise RuntimeError(f"{url} did not answer within {seconds} s")
 
 
-@pytest.fixture(scope="session")
-def served_app(tmp_path_factory):
-    """`python -m qa serve` on a free port of 127.0.0.1, with no index yet: it builds one on first start."""
-    index = tmp_path_factory.mktemp("served-index")
+def start_server(index: Path, **env_extra: str) -> tuple[str, subprocess.Popen]:
+    """`python -m qa serve` on a free port of 127.0.0.1 over the default corpus; returns (url, process)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(index), "QA_PORT": str(port)})
+    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(index), "QA_PORT": str(port), **env_extra})
+    log = (index.parent / f"server-{port}.log").open("w")  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = Path(log.name)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_for_http(url, proc)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    except Exception:
+        stop(proc)
+        raise
+    return url, proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def served_index(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("served-index")
+
+
+@pytest.fixture(scope="session")
+def served_app(served_index):
+    """The app as users start it, with no index yet (it builds one on first start); any origin may embed it."""
+    url, proc = start_server(served_index)
+    yield url
+    stop(proc)

@@ -65,3 +65,26 @@ def test_a_bad_k_is_refused(assistant):
     for k in (0, -1, 10_000):
         with pytest.raises(BadQuestion, match="k must be between"):
             assistant.search("Vienna", k)
+
+
+def test_ask_refuses_a_bad_k(assistant):
+    with pytest.raises(BadQuestion, match="k must be between"):
+        assistant.ask("Vienna", k=0)
+
+
+def test_a_follow_up_reads_the_previous_question(assistant):
+    assert assistant.ask("What does it do?").abstained  # alone, "it" is nothing
+    follow = assistant.ask("What does it do?", history=["When was the Conflict Prevention Centre created?"])
+    assert not follow.abstained and "Conflict Prevention Centre" in follow.answer
+    follow = assistant.ask("Where is it based?", history=[{"role": "user", "content": "Who directs the Secretariat?"},
+                                                          {"role": "assistant", "content": "Under the direction..."}])
+    assert "Based in Vienna" in follow.citations[0].text
+
+
+def test_sentences_without_a_full_stop_still_read_apart():
+    from qa.answering import _with_marker
+
+    assert _with_marker("Mandate and tasks", 1) == "Mandate and tasks [1]."
+    assert _with_marker("Its tasks are:", 2) == "Its tasks are [2]."
+    assert _with_marker("It is based in Vienna.", 3) == "It is based in Vienna [3]."
+    assert _with_marker("Is it?", 4) == "Is it [4]?"

@@ -24,6 +24,13 @@ def test_sentences_split_at_ends_and_lines_but_not_abbreviations():
                                "New line here", "“Quoted.”", "Last"]
 
 
+def test_markdown_and_list_markers_are_not_part_of_sentences():
+    text = "# The Title\n\nIntro text. More.\n- item one\n  2. second item. Next.\n> quoted\n#tag stays\nIt costs 5. Then."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "The Title", "Intro text.", "More.", "item one", "second item.", "Next.", "quoted", "#tag stays",
+        "It costs 5.", "Then."]
+
+
 def test_sentence_offsets_are_shifted_and_trimmed():
     assert sentence_spans("  One. Two.  ", offset=10) == [(12, 16), (17, 21)]
     assert sentence_spans("   \n\n ") == []

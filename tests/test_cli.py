@@ -11,7 +11,7 @@ def cli_index(tmp_path_factory):
     index = tmp_path_factory.mktemp("cli-index")
     result = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(index))
     assert result.returncode == 0, result.stderr
-    assert "indexed 1 files into" in result.stdout
+    assert "indexed 1 file into" in result.stdout
     assert "Embedding" in result.stderr  # the progress bar
     return index
 
@@ -70,6 +70,40 @@ def test_a_missing_index_is_one_line_with_the_command(tmp_path):
     assert r.stderr.strip().count("\n") == 0
     assert r.stderr.startswith("error: no index in") and "python -m qa index" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_the_rebuild_hint_names_only_what_it_knows(tmp_path):
+    r = run_qa("ask", "Who?", "--index", str(tmp_path / "nowhere"))
+    assert f"python -m qa index --data YOUR_TEXTS_FOLDER --index {tmp_path / 'nowhere'}" in r.stderr
+    r = run_qa("ask", "Who?", env={"QA_INDEX": str(tmp_path / "nowhere"), "QA_DATA": str(tmp_path)})
+    assert f"python -m qa index --data {tmp_path} --index {tmp_path / 'nowhere'}" in r.stderr
+
+
+@pytest.mark.parametrize("args, env, words", [
+    (["search", "police", "-k", "0"], {}, "k must be a whole number from 1 to 100"),
+    (["ask", "police", "-k", "x"], {}, "k must be a whole number"),
+    (["ask", "police"], {"QA_MIN_SCORE": "3"}, "min_score must be between 0 and 1"),
+    (["ask", "police"], {"QA_TOP_K": "five"}, "top_k must be a number"),
+    (["serve", "--allowed-origins", "example.com"], {}, "allowed origins must be *"),
+    (["serve", "--port", "70000"], {}, "port must be between 1 and 65535"),
+])
+def test_bad_settings_exit_2_with_one_line(args, env, words):
+    r = run_qa(*args, env=env)
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_busy_port_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_qa("serve", "--port", str(port), "--index", str(tmp_path / "index"), timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use; choose another with --port or QA_PORT"
+    assert not (tmp_path / "index").exists()  # it failed before building anything
 
 
 def test_an_empty_data_folder_exits_1(tmp_path):

@@ -1,0 +1,168 @@
+"""The HTTP server: a FastAPI app with the JSON API, the embeddable widget and the Gradio chat mounted beside them.
+
+Routes: /api/ask, /api/search, /api/health (JSON; docs at /docs), /widget.js and /embed (the floating
+chat for other sites), /gradio.js (Gradio's web-component script, served here rather than from a CDN),
+and / (the full chat page). Origins allowed by config may call the API and frame the pages.
+"""
+import errno
+import logging
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.middleware.cors import CORSMiddleware
+
+from .assistant import MAX_K, Assistant
+from .config import Config
+from .errors import BadQuestion, QAError, ServerUnavailable
+
+log = logging.getLogger("qa.server")
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY_CHARS = 20_000  # a question longer than this is refused; up to it, it is trimmed with a notice
+MAX_ASK_K = 20
+BUSY_WAIT_SECONDS = 10
+API_PATHS = ("/api/", "/gradio_api/")  # only allowed origins may call these
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="the question; over 2,000 characters it is trimmed, with a notice")
+    history: list = Field(default_factory=list, description="earlier turns, oldest first: the user's questions "
+                          "as strings, or chat messages {role, content}")
+    k: int | None = Field(default=None, description=f"passages to read, 1-{MAX_ASK_K} (default 5)")
+
+
+def _origin_allowed(config: Config, origin: str | None, host: str | None) -> bool:
+    if origin is None or "*" in config.origins:
+        return True
+    if host and urlsplit(origin).netloc == host:
+        return True  # our own pages
+    return origin.rstrip("/") in config.origins
+
+
+def create_app(assistant: Assistant, config: Config):
+    import gradio as gr
+
+    from .web import CSS, build_app, default_examples
+
+    app = FastAPI(title="qa: ask your documents", version="1", docs_url="/docs", redoc_url=None,
+                  description="Answers from your documents, citing the exact sentences.")
+    slots = threading.BoundedSemaphore(config.max_concurrent)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    def answer_json(work) -> JSONResponse:
+        if not slots.acquire(timeout=BUSY_WAIT_SECONDS):
+            return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
+                                headers={"Retry-After": "2"})
+        try:
+            return JSONResponse(work())
+        except BadQuestion as e:
+            return error(400, str(e))
+        except QAError as e:
+            return error(503, str(e))
+        except Exception:
+            log.exception("request failed")
+            return error(500, "Something went wrong on the server. Please try again.")
+        finally:
+            slots.release()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            return error(422, "The request body is not valid JSON.")
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+        return error(422, f"invalid {where}: {first.get('msg', 'bad value')}")
+
+    @app.post("/api/ask", summary="Answer a question with citations")
+    def api_ask(body: AskRequest):
+        if len(body.question) > MAX_BODY_CHARS:
+            return error(413, f"The question is too long (over {MAX_BODY_CHARS} characters).")
+        if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
+            return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
+        return answer_json(lambda: assistant.ask(body.question, history=body.history, k=body.k).to_json())
+
+    @app.get("/api/search", summary="The passages closest to a query")
+    def api_search(q: str = Query(description="the query"), k: int = Query(default=5, description=f"1-{MAX_K}")):
+        if len(q) > MAX_BODY_CHARS:
+            return error(413, f"The query is too long (over {MAX_BODY_CHARS} characters).")
+        if not 1 <= k <= MAX_K:
+            return error(400, f"k must be between 1 and {MAX_K}, got {k}.")
+        return answer_json(lambda: {"query": q, "hits": [h.to_json() for h in assistant.search(q, k)]})
+
+    @app.get("/api/health", summary="Status and index facts")
+    def api_health():
+        try:
+            m = assistant.index.manifest
+        except QAError as e:
+            return JSONResponse({"status": "error", "error": str(e)}, status_code=503)
+        return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
+                "dimension": m["dimension"], "built_at": m["built_at"]}
+
+    @app.get("/widget.js", include_in_schema=False)
+    def widget_js():
+        return FileResponse(STATIC / "widget.js", media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=300"})
+
+    @app.get("/embed", include_in_schema=False)
+    def embed_page():
+        return HTMLResponse((STATIC / "embed.html").read_text(encoding="utf-8"))
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js():
+        return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
+                            media_type="text/javascript")
+
+    @app.middleware("http")
+    async def origins_and_framing(request: Request, call_next):
+        origin = request.headers.get("origin")
+        if request.url.path.startswith(API_PATHS) and not _origin_allowed(config, origin, request.headers.get("host")):
+            return error(403, "This origin may not use the API.")
+        response: Response = await call_next(request)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            ancestors = "*" if "*" in config.origins else " ".join(("'self'",) + config.origins)
+            response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    app.add_middleware(CORSMiddleware, allow_origins=list(config.origins), allow_methods=["GET", "POST"],
+                       allow_headers=["*"], max_age=600)  # Gradio's client sends x-gradio-* headers
+
+    demo = build_app(assistant, default_examples(config))
+    demo.queue(default_concurrency_limit=config.max_concurrent, max_size=64)
+    return gr.mount_gradio_app(app, demo, path="", footer_links=["api"], show_error=False, ssr_mode=False,
+                               theme=gr.themes.Default(), css=CSS)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now so that a busy port is one clear error rather than a traceback."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except socket.gaierror:
+        raise ServerUnavailable(f"cannot listen on {host!r}: no such address; set --host or QA_HOST") from None
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise ServerUnavailable(f"port {port} on {host} is in use; choose another with --port or QA_PORT") \
+                from None
+        raise ServerUnavailable(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(assistant: Assistant, config: Config, sock: socket.socket | None = None) -> None:
+    import uvicorn
+
+    sock = sock or bind(config.host, config.port)
+    app = create_app(assistant, config)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    server.run(sockets=[sock])

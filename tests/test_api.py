@@ -1,0 +1,104 @@
+"""The JSON API beside the chat page, over real HTTP: shapes, errors as JSON 4xx, origins and framing."""
+import httpx
+import pytest
+
+from conftest import DEFAULT_DATA, start_server, stop
+
+ALLOWED = "http://allowed.example"
+
+
+@pytest.fixture(scope="module")
+def restricted_app(served_app, served_index):
+    """A second server over the same index that lets only ALLOWED call the API or frame its pages."""
+    url, proc = start_server(served_index, QA_ALLOWED_ORIGINS=ALLOWED)
+    yield url
+    stop(proc)
+
+
+def test_ask_returns_the_ask_json(served_app):
+    r = httpx.post(served_app + "api/ask", json={"question": "Who directs the Secretariat?"}, timeout=30)
+    assert r.status_code == 200
+    out = r.json()
+    assert set(out) >= {"question", "answer", "abstained", "citations"} and not out["abstained"]
+    c = out["citations"][0]
+    text = (DEFAULT_DATA / c["source"]).read_text(encoding="utf-8")
+    assert text[c["start"]:c["end"]] == c["text"] and "Secretary General" in c["text"]
+
+
+def test_ask_follows_up_with_history(served_app):
+    r = httpx.post(served_app + "api/ask", timeout=30, json={
+        "question": "When was it created?", "history": ["What does the Conflict Prevention Centre do?"], "k": 3})
+    assert r.status_code == 200 and "Created in 1990" in r.json()["citations"][0]["text"]
+
+
+def test_search_and_health(served_app):
+    r = httpx.get(served_app + "api/search", params={"q": "police forces", "k": 2}, timeout=30)
+    assert r.status_code == 200
+    out = r.json()
+    assert out["query"] == "police forces" and [h["rank"] for h in out["hits"]] == [1, 2]
+    assert set(out["hits"][0]) == {"rank", "score", "chunk_id", "source", "start", "end", "text"}
+    health = httpx.get(served_app + "api/health", timeout=30).json()
+    assert health["status"] == "ok" and health["files"] == 1 and health["chunks"] >= 1
+    assert health["model"] == "all-MiniLM-L6-v2" and health["built_at"]
+
+
+def test_openapi_docs_are_served(served_app):
+    assert httpx.get(served_app + "docs", timeout=30).status_code == 200
+    spec = httpx.get(served_app + "openapi.json", timeout=30).json()
+    assert {"/api/ask", "/api/search", "/api/health"} <= set(spec["paths"])
+
+
+@pytest.mark.parametrize("method,path,payload,status,words", [
+    ("post", "api/ask", {"question": ""}, 400, "Please type a question"),
+    ("post", "api/ask", {"question": " \n\t "}, 400, "Please type a question"),
+    ("post", "api/ask", {"question": "why? " * 5000}, 413, "too long"),
+    ("post", "api/ask", {"question": "Vienna?", "k": 0}, 400, "k must be between 1 and 20"),
+    ("post", "api/ask", {"question": "Vienna?", "k": 1000}, 400, "k must be between 1 and 20"),
+    ("post", "api/ask", {"question": 42}, 422, "invalid question"),
+    ("post", "api/ask", {}, 422, "invalid question"),
+    ("post", "api/ask", {"question": "Vienna?", "history": "not a list"}, 422, "invalid history"),
+    ("post", "api/ask", {"question": "Vienna?", "history": [{"role": "user", "content": 5}]}, 400, "history must be"),
+    ("get", "api/search", {"q": "Vienna", "k": -1}, 400, "k must be between 1 and 100"),
+    ("get", "api/search", {"q": "Vienna", "k": "many"}, 422, "invalid k"),
+    ("get", "api/search", {"q": "   "}, 400, "Please type a question"),
+])
+def test_bad_requests_get_json_4xx(served_app, method, path, payload, status, words):
+    if method == "post":
+        r = httpx.post(served_app + path, json=payload, timeout=30)
+    else:
+        r = httpx.get(served_app + path, params=payload, timeout=30)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]
+
+
+def test_a_long_question_is_trimmed_with_a_notice(served_app):
+    r = httpx.post(served_app + "api/ask", json={"question": "Who directs the Secretariat? " + "x" * 3000}, timeout=30)
+    assert r.status_code == 200 and "trimmed" in r.json()["notice"]
+
+
+def test_a_body_that_is_not_json_is_a_422(served_app):
+    r = httpx.post(served_app + "api/ask", content=b"{nope", headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 422 and r.json()["error"] == "The request body is not valid JSON."
+
+
+def test_by_default_any_origin_may_use_the_api_and_frame_the_chat(served_app):
+    r = httpx.get(served_app + "api/health", headers={"Origin": "http://anywhere.example"}, timeout=30)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+    assert httpx.get(served_app + "embed", timeout=30).headers["content-security-policy"] == "frame-ancestors *"
+
+
+def test_only_allowed_origins_may_use_the_api_or_frame_the_pages(restricted_app):
+    ok = httpx.post(restricted_app + "api/ask", json={"question": "Who directs the Secretariat?"},
+                    headers={"Origin": ALLOWED}, timeout=30)
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == ALLOWED
+    refused = httpx.post(restricted_app + "api/ask", json={"question": "Who directs the Secretariat?"},
+                         headers={"Origin": "http://evil.example"}, timeout=30)
+    assert refused.status_code == 403 and "origin" in refused.json()["error"]
+    assert "access-control-allow-origin" not in refused.headers
+    preflight = httpx.options(restricted_app + "api/ask", timeout=30, headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in preflight.headers
+    for page in ("embed", ""):
+        csp = httpx.get(restricted_app + page, timeout=30).headers["content-security-policy"]
+        assert csp == f"frame-ancestors 'self' {ALLOWED}"
+    assert httpx.get(restricted_app + "api/health", timeout=30).status_code == 200  # no Origin: curl, scripts
