@@ -14,8 +14,12 @@ from .store import VectorStore
 
 NOT_FOUND = "I couldn't find this in the documents."
 MAX_SENTENCES = 3
-SEMANTIC_WEIGHT = 0.7  # the rest of a sentence's score is its coverage of the question's key terms
-FOLLOW_MARGIN = 0.08  # further sentences must score within this of the best one
+# A sentence's answer score: SEMANTIC_WEIGHT * cosine with the question + (1 - SEMANTIC_WEIGHT) * its coverage
+# of the question's key terms + PASSAGE_WEIGHT * its passage's retrieval score (+ TYPE_BONUS). Fitted on the
+# even-numbered SQuAD 2.0 dev articles (bench/tune_answers.py).
+SEMANTIC_WEIGHT = 0.5
+PASSAGE_WEIGHT = 0.3
+FOLLOW_MARGIN = 0.05  # further sentences must score within this of the best one
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
@@ -27,21 +31,33 @@ what when where which while who whom why will with would you your yours yourself
 know whats""".split())
 
 
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ed", "es", "s", "ly", "ment")
 _LEANING = re.compile(r"^(?:\W*\w+\W+){0,5}?(it|its|they|their|this|these|those|he|she|his|her)\b", re.I)
+_DEFINITE = re.compile(r"^(?:\W*\w+\W+){0,11}?the ([A-Z]\w+)")  # "Created in 1990, the Centre now ..."
+
+
+def leans_on_previous(sentence: str, previous: str) -> bool:
+    """Does the sentence refer back to the one before: a pronoun early on, or "the X" for an X named there?"""
+    if _LEANING.match(sentence):
+        return True
+    m = _DEFINITE.match(sentence)
+    return bool(m) and stem(m.group(1).lower()) in key_terms(previous)
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(January|February|March|April|May|June|July|August|September|"
                    r"October|November|December)\b")
 _NUMBER = re.compile(r"\d")
 TYPE_BONUS = 0.10  # for a sentence holding the kind of fact the question asks for (a date, a number)
 
 
+_STEMMER = None
+
+
 def stem(word: str) -> str:
-    """A crude stem: one common suffix off, then the first 5 letters ('directs', 'direction' -> 'direc')."""
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[:-len(suffix)]
-            break
-    return word[:5]
+    """The English Snowball stem ('directs', 'direction' -> 'direct'; 'police' and 'policy' stay apart)."""
+    global _STEMMER
+    if _STEMMER is None:
+        import Stemmer
+
+        _STEMMER = Stemmer.Stemmer("english")
+    return _STEMMER.stemWord(word)
 
 
 def key_terms(text: str) -> set[str]:
@@ -84,7 +100,8 @@ def _candidates(hits: list[Hit], store: VectorStore) -> list[_Candidate]:
         vectors = store.sentence_vectors(c)
         for i, (s, e) in enumerate(spans):
             units = [(s, e, vectors[i])]
-            if i > 0 and _LEANING.match(c.text[s - c.start:e - c.start]):
+            if i > 0 and leans_on_previous(c.text[s - c.start:e - c.start],
+                                           c.text[spans[i - 1][0] - c.start:spans[i - 1][1] - c.start]):
                 units.append((spans[i - 1][0], e, _unit(vectors[i - 1] + vectors[i])))
             for us, ue, vec in units:
                 if (c.source, us, ue) in seen:
@@ -120,7 +137,8 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
     scored = []
     for cand, sim in zip(candidates, semantic):
         coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
-        score = SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + type_bonus(question, cand.text)
+        score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
+                 + type_bonus(question, cand.text))
         scored.append((score, cand))
     scored.sort(key=lambda pair: -pair[0])
     return scored
@@ -131,7 +149,8 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
     """The best 1-3 sentences, each followed by its [n] marker, or an abstention that cites nothing."""
     scored = score_sentences(question, hits, embedder, store, query)
     if not scored or scored[0][0] < min_score:
-        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice)
+        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice,
+                      confidence=scored[0][0] if scored else 0.0)
     best = scored[0][0]
     chosen: list[tuple[float, _Candidate]] = []
     for score, cand in scored:
@@ -143,5 +162,6 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
                  passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score)
         for n, (score, c) in enumerate(chosen, start=1))
-    text = " ".join(_with_marker(c.text, c.n) for c in citations)
-    return Answer(question=question, answer=text, abstained=False, citations=citations, notice=notice)
+    text = " ".join(_with_marker(" ".join(c.text.split()), c.n) for c in citations)  # one line, whatever the file
+    return Answer(question=question, answer=text, abstained=False, citations=citations, notice=notice,
+                  confidence=best)

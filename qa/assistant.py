@@ -12,7 +12,7 @@ from .embedding import Embedder
 from .errors import BadQuestion, IndexMismatch
 from .indexing import BuildReport, LoadedIndex, build_index, index_exists, load_index, rebuild_command
 from .records import Answer, Hit
-from .retrieval import search as dense_search
+from .retrieval import hybrid_search
 
 MAX_K = 100
 MAX_HISTORY_TURNS = 20
@@ -104,7 +104,8 @@ class Assistant:
         k = self.config.top_k if k is None else k
         if not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
-        return dense_search(self.index.store, self.embedder, query, k)
+        index = self.index
+        return hybrid_search(index.store, index.lexical, self.embedder, query, k)
 
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
         """An answer citing the documents. history (earlier turns) lets a follow-up refer back."""
@@ -112,7 +113,8 @@ class Assistant:
         if k is not None and not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         query = with_context(question, history or [])
-        store = self.index.store
-        hits = dense_search(store, self.embedder, query, k or self.config.top_k)
+        index = self.index
+        store = index.store
+        hits = hybrid_search(store, index.lexical, self.embedder, query, k or self.config.top_k)
         return compose_answer(question, hits, self.embedder, store, self.config.min_score, notice=notice,
                               query=query)

@@ -8,7 +8,7 @@ import sys
 from typing import Iterator
 
 from .config import ConfigError, build_config
-from .errors import BadQuestion, EmptyCorpus, QAError
+from .errors import BadQuestion, EmptyCorpus, IndexCorrupt, IndexMismatch, QAError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -23,6 +23,12 @@ def _k(value: str) -> int:
 
     if not value.lstrip("-").isdigit() or not 1 <= int(value) <= MAX_K:
         raise argparse.ArgumentTypeError(f"k must be a whole number from 1 to {MAX_K}, got {value!r}")
+    return int(value)
+
+
+def _k_any(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
     return int(value)
 
 
@@ -56,6 +62,20 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("-k", type=_k, default=None, help="number of passages " +
                        ("(default 5, or QA_TOP_K)" if name == "search" else "read to answer (default 5, or QA_TOP_K)"))
         common(c)
+
+    c = sub.add_parser("eval", help="measure retrieval, answers and abstention on a BEIR-layout dataset",
+                       description="Index DATASET_DIR/corpus.jsonl with the same pipeline (cached by content "
+                       "hash under .cache/, or QA_CACHE) and report Recall@1/5/k, MRR@k, nDCG@k (document level), "
+                       "answer accuracy and abstention (when answers.jsonl / unanswerable.txt exist), and timings.")
+    c.add_argument("dataset", metavar="DATASET_DIR")
+    c.add_argument("-k", type=_k, default=10, help="cut-off of MRR, nDCG and the last recall (default 10)")
+    c.add_argument("--queries", metavar="FILE", help="another queries file, e.g. queries_train.jsonl")
+    c.add_argument("--qrels", metavar="FILE", help="another qrels file, e.g. qrels_train.tsv")
+    c.add_argument("--limit", type=_k_any, metavar="N", help="a deterministic slice: every n-th query, N in all")
+    c.add_argument("--json", action="store_true", help="print JSON")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.add_argument("--cache", metavar="DIR", help="where evaluation indexes are kept (default .cache/)")
+    c.add_argument("--model", metavar="NAME", help="embedding model (default: the packaged all-MiniLM-L6-v2)")
 
     c = sub.add_parser("serve", help="run the web app (same as python app.py)",
                        description="Serve the chat page; builds the index first when there is none.")
@@ -96,26 +116,67 @@ def _print_answer(answer, as_json: bool) -> None:
         print(f"[{c.n}] {c.source}, line {c.line}, characters {c.start}-{c.end}")
 
 
+def _print_build(report, config, stream=sys.stderr) -> None:
+    skipped = f", {report.skipped} skipped" if report.skipped else ""
+    print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
+          f"in {report.seconds:.1f} s -> {config.index_dir}", file=stream)
+
+
+def _eval(args: argparse.Namespace, config) -> int:
+    from pathlib import Path
+
+    from .assistant import Assistant
+    from .embedding import set_threads
+    from .evaluation import evaluate, load_dataset, take
+
+    set_threads(config.threads)
+    dataset = take(load_dataset(Path(args.dataset).expanduser().resolve(),
+                                Path(args.queries).expanduser() if args.queries else None,
+                                Path(args.qrels).expanduser() if args.qrels else None), args.limit)
+    report = evaluate(Assistant, config, dataset, args.k, config.cache_dir / "eval", _warn, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(report.to_json()))
+        return 0
+    print(f"{report.dataset}: {report.queries} queries, k={report.k}")
+    for part in ("retrieval", "answers", "abstention", "timings"):
+        values = getattr(report, part)
+        if values:
+            print(f"  {part:<11}" + "  ".join(f"{name} {value}" for name, value in values.items()))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = build_config(os.environ, data_dir=getattr(args, "data", None), index_dir=args.index,
+    config = build_config(os.environ, data_dir=getattr(args, "data", None), index_dir=getattr(args, "index", None),
+                          cache_dir=getattr(args, "cache", None),
                           model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None),
                           allowed_origins=getattr(args, "allowed_origins", None))
     from .assistant import Assistant
 
+    if args.command == "eval":
+        return _eval(args, config)
     assistant = Assistant(config)
     if args.command == "index":
-        report = assistant.build(_warn, progress=not args.quiet)
-        skipped = f", {report.skipped} skipped" if report.skipped else ""
-        print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
-              f"in {report.seconds:.1f} s "
-              f"-> {config.index_dir}")
+        _print_build(assistant.build(_warn, progress=not args.quiet), config, sys.stdout)
         return 0
     if args.command == "serve":
         from .embedding import set_threads
+        from .indexing import changed_files, index_exists
         from .server import bind, serve
 
         sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
-        assistant.warm_up(build_if_missing=True, warn=_warn, progress=True)
+        changed = changed_files(config) if index_exists(config) else None
+        if changed == []:
+            try:
+                assistant.reload()
+            except (IndexMismatch, IndexCorrupt) as e:  # derived data: rebuilding it loses nothing
+                print(f"{str(e).split('; rebuild it with')[0]}; rebuilding it", file=sys.stderr)
+                changed = None
+        if changed:
+            print(f"the data folder changed since the last build ({', '.join(changed[:3])}"
+                  f"{', ...' if len(changed) > 3 else ''}); rebuilding the index", file=sys.stderr)
+        if changed or changed is None:
+            _print_build(assistant.build(_warn, progress=True), config)
+        assistant.warm_up(warn=_warn)
         set_threads(config.threads)
         print(f"serving {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port} "
               f"(API docs at /docs, widget at /widget.js)", file=sys.stderr)
@@ -123,7 +184,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     if (args.text is None) == (args.batch is None):
-        raise ConfigError(f"give either a {args.command} text or --batch FILE")
+        what = "query" if args.command == "search" else "question"
+        raise ConfigError(f"give either a {what} or --batch FILE")
     from .embedding import set_threads
 
     set_threads(config.threads)
@@ -161,6 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except QAError as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except UnicodeDecodeError as e:
+        print(f"error: {getattr(args, 'batch', None) or 'input'} is not UTF-8 text (byte {e.start})", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:  # a path that is a file where a folder is needed, unreadable, missing, read-only...
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 Layout of the index folder:
     CURRENT                  the name of the live build, replaced atomically (os.replace)
-    builds/<build>/          manifest.json, vectors.faiss, chunks.jsonl
+    builds/<build>/          manifest.json, vectors.faiss, chunks.jsonl, sentences.npy, bm25/
     .lock                    held by a running build
 A build writes builds/.tmp-<build>/, renames it into place, then swaps CURRENT: a reader sees
 either the old build or the new one, never a half-written one.
@@ -25,11 +25,12 @@ from .chunking import chunk_document, load_tokenizer, sentence_spans
 from .config import Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
-from .reading import read_corpus
+from .lexical import TOKENIZER, Bm25Index
+from .reading import file_sha256, list_files, read_corpus
 from .records import Chunk
 from .store import FaissStore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: BM25 beside the vectors
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
@@ -49,6 +50,7 @@ class BuildReport:
 class LoadedIndex:
     manifest: dict
     store: FaissStore
+    lexical: Bm25Index
     folder: Path
 
 
@@ -61,16 +63,23 @@ def rebuild_command(config: Config) -> str:
     else:
         data = "" if config.index_dir == default.index_dir else " --data YOUR_TEXTS_FOLDER"
     index = "" if config.index_dir == default.index_dir else f" --index {config.index_dir}"
-    return f"python -m qa index{data}{index}"
+    model = "" if config.model == default.model else f" --model {config.model}"
+    return f"python -m qa index{data}{index}{model}"
+
+
+def chunking_settings(config: Config) -> dict:
+    return {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
+            "splitter": "sentences-v2", "sentence_vectors": "span-mean-v1"}
 
 
 def _versions() -> dict:
     import faiss
     import numpy
+    import bm25s
     import sentence_transformers
     import torch
 
-    return {"qa": __version__, "python": sys.version.split()[0], "faiss": faiss.__version__,
+    return {"qa": __version__, "python": sys.version.split()[0], "faiss": faiss.__version__, "bm25s": bm25s.__version__,
             "numpy": numpy.__version__, "sentence_transformers": sentence_transformers.__version__,
             "torch": torch.__version__}
 
@@ -107,7 +116,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    if not config.data_dir.is_dir():
+    if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
     config.index_dir.mkdir(parents=True, exist_ok=True)
     with _BuildLock(config.index_dir):
@@ -122,10 +131,13 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         chunks: list[Chunk] = []
         for doc in read_corpus(config.data_dir, note):
             doc_chunks = chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)
-            files[doc.source] = {"sha256": doc.sha256, "chunks": len(doc_chunks)}
+            entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
+            entry["chunks"] += len(doc_chunks)
             chunks.extend(doc_chunks)
+        for source, path in list_files(config.data_dir):  # skipped files too, so a restart sees no change
+            files.setdefault(source, {"sha256": file_sha256(path), "chunks": 0})
         if not chunks:
-            raise EmptyCorpus(f"no .txt or .md file with text in {config.data_dir}; add some, then run: "
+            raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
         store = FaissStore(embedder.dimension)
         bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
@@ -136,24 +148,25 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             store.add(group, vectors, sentence_vectors)
             bar.update(len(group))
         bar.close()
+        lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks))
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": config.model,
             "dimension": embedder.dimension,
-            "chunking": {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
-                         "splitter": "sentences-v1", "sentence_vectors": "span-mean-v1"},
+            "chunking": chunking_settings(config),
+            "lexical": TOKENIZER,
             "files": files,
-            "file_count": len(files),
+            "file_count": sum(1 for f in files.values() if f["chunks"]),
             "chunk_count": len(store),
             "versions": _versions(),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        folder = _publish(config.index_dir, store, manifest)
-    return BuildReport(files=len(files), chunks=len(store), skipped=len(skipped),
+        folder = _publish(config.index_dir, store, lexical, manifest)
+    return BuildReport(files=manifest["file_count"], chunks=len(store), skipped=len(skipped),
                        seconds=time.perf_counter() - t0, folder=folder)
 
 
-def _publish(index_dir: Path, store: FaissStore, manifest: dict) -> Path:
+def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:
     builds = index_dir / BUILDS_DIR
     builds.mkdir(exist_ok=True)
     for stale in builds.glob(".tmp-*"):  # left by a build that crashed; we hold the lock
@@ -162,10 +175,12 @@ def _publish(index_dir: Path, store: FaissStore, manifest: dict) -> Path:
     tmp = builds / f".tmp-{name}"
     tmp.mkdir()
     store.save(tmp)
+    lexical.save(tmp)
     (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-    for f in tmp.iterdir():
-        with f.open("rb") as fh:
-            os.fsync(fh.fileno())
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
     final = builds / name
     tmp.rename(final)
     _fsync_dir(builds)
@@ -191,6 +206,17 @@ def _current_folder(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def changed_files(config: Config) -> list[str]:
+    """Files of the data folder that are new, changed or gone since the live build (by sha256)."""
+    folder = _current_folder(config.index_dir)
+    try:
+        built = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ["(unreadable manifest)"]
+    now = {source: file_sha256(path) for source, path in list_files(config.data_dir)}
+    return sorted(s for s in set(now) | set(built) if now.get(s) != built.get(s, {}).get("sha256"))
+
+
 def index_exists(config: Config) -> bool:
     return (config.index_dir / CURRENT_FILE).is_file()
 
@@ -212,14 +238,22 @@ def load_index(config: Config) -> LoadedIndex:
     if manifest.get("model") != config.model:
         raise IndexMismatch(f"the index in {config.index_dir} was built with model {manifest.get('model')!r}, "
                             f"this run uses {config.model!r}; rebuild it with: {rebuild}")
+    if manifest.get("chunking") != chunking_settings(config):
+        raise IndexMismatch(f"the index in {config.index_dir} was chunked with {manifest.get('chunking')}, this "
+                            f"run uses {chunking_settings(config)}; rebuild it with: {rebuild}")
+    if manifest.get("lexical") != TOKENIZER:
+        raise IndexMismatch(f"the index in {config.index_dir} has another lexical index "
+                            f"({manifest.get('lexical')!r}, this program reads {TOKENIZER!r}); rebuild it with: {rebuild}")
     try:
         store = FaissStore.load(folder, int(manifest["dimension"]))
+        lexical = Bm25Index.load(folder)
         expected = int(manifest["chunk_count"])
     except IndexCorrupt as e:
         raise IndexCorrupt(f"{e}; rebuild it with: {rebuild}") from None
     except (KeyError, ValueError, TypeError):
         raise IndexCorrupt(f"the manifest in {config.index_dir} is incomplete; rebuild it with: {rebuild}") from None
-    if len(store) != expected:
-        raise IndexCorrupt(f"the index in {config.index_dir} holds {len(store)} chunks but its manifest says "
+    if not len(store) == expected == len(lexical):
+        held = f"{len(store)} chunks" + (f" ({len(lexical)} in BM25)" if len(lexical) != len(store) else "")
+        raise IndexCorrupt(f"the index in {config.index_dir} holds {held} but its manifest says "
                            f"{expected}; rebuild it with: {rebuild}")
-    return LoadedIndex(manifest=manifest, store=store, folder=folder)
+    return LoadedIndex(manifest=manifest, store=store, lexical=lexical, folder=folder)

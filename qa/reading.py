@@ -1,22 +1,31 @@
-"""Reading the data folder: which files count, how they decode, and what gets skipped (with a warning)."""
+"""Reading the data folder: which files count, how they decode, and what gets skipped (with a warning).
+
+Text files (.txt, .md) are one document each. A .jsonl file holds one document per line,
+{"id", "title", "text"}: its source is "FILE#ID" and its text is the title, a blank line and the text
+(just the text when there is no title), so offsets point into that extracted text.
+"""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .records import Document
 
-SUFFIXES = (".txt", ".md")
+SUFFIXES = (".txt", ".md", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are truncated here, with a warning
 
 
 def list_files(data_dir: Path) -> list[tuple[str, Path]]:
-    """(source, path) of every .txt/.md file under data_dir, recursively, sorted by source.
+    """(source, path) of every .txt/.md/.jsonl file under data_dir, recursively, sorted by source
+    (data_dir may also be one such file).
 
     Hidden files and folders are left out, and so are symlinks that lead outside the data folder.
     """
     root = data_dir.resolve()
+    if root.is_file():
+        return [(root.name, root)] if root.suffix.lower() in SUFFIXES else []
     found = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
@@ -28,6 +37,17 @@ def list_files(data_dir: Path) -> list[tuple[str, Path]]:
             continue  # a symlink pointing outside the data folder
         found.append((rel.as_posix(), path))
     return found
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of the bytes read_file hashes (up to MAX_FILE_BYTES + 1), or "" when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            digest.update(f.read(MAX_FILE_BYTES + 1))
+    except OSError:
+        return ""
+    return digest.hexdigest()
 
 
 def decode(raw: bytes) -> str:
@@ -65,9 +85,41 @@ def read_file(path: Path, source: str, warn: Callable[[str], None]) -> Document 
     return Document(source=source, text=text, sha256=digest)
 
 
+def jsonl_documents(doc: Document, warn: Callable[[str], None]) -> Iterator[Document]:
+    """The documents of a .jsonl file read as one Document: one per line with an id and a text."""
+    seen = set()
+    for number, line in enumerate(doc.text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            doc_id, title, text = str(row["id"]).strip(), str(row.get("title") or "").strip(), row["text"]
+            if not isinstance(text, str) or not doc_id:
+                raise TypeError
+        except (ValueError, KeyError, TypeError, AttributeError):
+            warn(f"skipped {doc.source} line {number}: not a JSON object with an id and a text")
+            continue
+        if doc_id in seen:
+            warn(f"skipped {doc.source} line {number}: the id {doc_id!r} came before")
+            continue
+        seen.add(doc_id)
+        body = f"{title}\n\n{text}" if title else text
+        if body.strip():
+            yield Document(source=f"{doc.source}#{doc_id}", text=body,
+                           sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256)
+
+
 def read_corpus(data_dir: Path, warn: Callable[[str], None]) -> Iterator[Document]:
     """Documents of every readable file under data_dir, in sorted path order."""
     for source, path in list_files(data_dir):
         doc = read_file(path, source, warn)
-        if doc is not None:
+        if doc is None:
+            continue
+        if source.lower().endswith(".jsonl"):
+            found = 0
+            for found, part in enumerate(jsonl_documents(doc, warn), start=1):
+                yield part
+            if not found:
+                warn(f"skipped {source}: no line holds a document")
+        else:
             yield doc

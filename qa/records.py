@@ -8,7 +8,12 @@ from dataclasses import dataclass
 class Document:
     source: str  # path relative to the data folder, with forward slashes
     text: str  # the file decoded as UTF-8 (BOM removed, newlines untouched)
-    sha256: str  # of the file's bytes
+    sha256: str  # of the file's bytes (of its line, for a document of a .jsonl file)
+    file_sha256: str = ""  # of the whole file's bytes; "" means the same as sha256
+
+    def __post_init__(self):
+        if not self.file_sha256:
+            object.__setattr__(self, "file_sha256", self.sha256)
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,11 @@ class Answer:
     abstained: bool
     citations: tuple[Citation, ...]
     notice: str = ""  # e.g. "Your question was trimmed to 2000 characters."
+    confidence: float = 0.0  # the best sentence's answer score; below the threshold it abstains
 
     def to_json(self) -> dict:
         out = {"question": self.question, "answer": self.answer, "abstained": self.abstained,
-               "citations": [c.to_json() for c in self.citations]}
+               "confidence": round(self.confidence, 4), "citations": [c.to_json() for c in self.citations]}
         if self.notice:
             out["notice"] = self.notice
         return out

@@ -13,8 +13,11 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from starlette.middleware.cors import CORSMiddleware
 
 from .assistant import MAX_K, Assistant
@@ -33,7 +36,7 @@ class AskRequest(BaseModel):
     question: str = Field(description="the question; over 2,000 characters it is trimmed, with a notice")
     history: list = Field(default_factory=list, description="earlier turns, oldest first: the user's questions "
                           "as strings, or chat messages {role, content}")
-    k: int | None = Field(default=None, description=f"passages to read, 1-{MAX_ASK_K} (default 5)")
+    k: StrictInt | None = Field(default=None, description=f"passages to read, 1-{MAX_ASK_K} (default 5)")
 
 
 def _origin_allowed(config: Config, origin: str | None, host: str | None) -> bool:
@@ -49,7 +52,7 @@ def create_app(assistant: Assistant, config: Config):
 
     from .web import CSS, build_app, default_examples
 
-    app = FastAPI(title="qa: ask your documents", version="1", docs_url="/docs", redoc_url=None,
+    app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None,
                   description="Answers from your documents, citing the exact sentences.")
     slots = threading.BoundedSemaphore(config.max_concurrent)
 
@@ -105,6 +108,15 @@ def create_app(assistant: Assistant, config: Config):
         return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
                 "dimension": m["dimension"], "built_at": m["built_at"]}
 
+    @app.get("/docs", include_in_schema=False)
+    def docs():  # Swagger UI from the swagger-ui-bundle-v2 package: FastAPI's default loads it from a CDN
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title}: API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
     @app.get("/widget.js", include_in_schema=False)
     def widget_js():
         return FileResponse(STATIC / "widget.js", media_type="text/javascript",
@@ -119,7 +131,10 @@ def create_app(assistant: Assistant, config: Config):
         return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
                             media_type="text/javascript")
 
-    @app.middleware("http")
+    app.add_middleware(CORSMiddleware, allow_origins=list(config.origins), allow_methods=["GET", "POST"],
+                       allow_headers=["*"], max_age=600)  # Gradio's client sends x-gradio-* headers
+
+    @app.middleware("http")  # added after CORS, so it runs first: a refused origin's preflight also gets a 403
     async def origins_and_framing(request: Request, call_next):
         origin = request.headers.get("origin")
         if request.url.path.startswith(API_PATHS) and not _origin_allowed(config, origin, request.headers.get("host")):
@@ -131,8 +146,6 @@ def create_app(assistant: Assistant, config: Config):
             response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    app.add_middleware(CORSMiddleware, allow_origins=list(config.origins), allow_methods=["GET", "POST"],
-                       allow_headers=["*"], max_age=600)  # Gradio's client sends x-gradio-* headers
 
     demo = build_app(assistant, default_examples(config))
     demo.queue(default_concurrency_limit=config.max_concurrent, max_size=64)

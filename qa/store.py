@@ -24,6 +24,9 @@ class VectorStore(Protocol):
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
     def remove(self, sources: Iterable[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]: ...
+    def search_ids(self, vector: np.ndarray, k: int) -> list[tuple[float, int]]: ...
+    def similarities(self, vector: np.ndarray, ids: list[int]) -> np.ndarray: ...
+    def chunk(self, store_id: int) -> Chunk: ...
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray: ...
     def save(self, folder: Path) -> None: ...
     def __len__(self) -> int: ...
@@ -80,6 +83,21 @@ class FaissStore:
         scores, ids = self.index.search(np.ascontiguousarray(vectors, dtype=np.float32), min(k, len(self.chunks)))
         return [[(float(s), self.chunks[int(i)]) for s, i in zip(row_s, row_i) if i >= 0]
                 for row_s, row_i in zip(scores, ids)]
+
+    def search_ids(self, vector: np.ndarray, k: int) -> list[tuple[float, int]]:
+        """Up to k (score, store id) pairs for one query vector (shape (1, d)), best first."""
+        if len(self.chunks) == 0:
+            return []
+        scores, ids = self.index.search(np.ascontiguousarray(vector, dtype=np.float32), min(k, len(self.chunks)))
+        return [(float(s), int(i)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def similarities(self, vector: np.ndarray, ids: list[int]) -> np.ndarray:
+        """Cosine of one query vector with each of the given chunks."""
+        stored = np.stack([self.index.reconstruct(int(i)) for i in ids])
+        return stored @ np.asarray(vector, dtype=np.float32)
+
+    def chunk(self, store_id: int) -> Chunk:
+        return self.chunks[store_id]
 
     def save(self, folder: Path) -> None:
         import faiss

@@ -88,3 +88,13 @@ def test_sentences_without_a_full_stop_still_read_apart():
     assert _with_marker("Its tasks are:", 2) == "Its tasks are [2]."
     assert _with_marker("It is based in Vienna.", 3) == "It is based in Vienna [3]."
     assert _with_marker("Is it?", 4) == "Is it [4]?"
+
+
+def test_a_sentence_leans_on_the_one_before_by_pronoun_or_by_name():
+    from qa.answering import leans_on_previous
+
+    before = "The Organization's main methods include the Conflict Prevention Centre."
+    assert leans_on_previous("It also assists the Forum.", before)
+    assert leans_on_previous("Created in 1990, the Centre now provides policy advice.", before)
+    assert not leans_on_previous("Created in 1990, the Forum now provides policy advice.", before)
+    assert not leans_on_previous("Borders are the first lines of a country's defence.", before)

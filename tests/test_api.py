@@ -55,6 +55,7 @@ def test_openapi_docs_are_served(served_app):
     ("post", "api/ask", {"question": "Vienna?", "k": 0}, 400, "k must be between 1 and 20"),
     ("post", "api/ask", {"question": "Vienna?", "k": 1000}, 400, "k must be between 1 and 20"),
     ("post", "api/ask", {"question": 42}, 422, "invalid question"),
+    ("post", "api/ask", {"question": "Vienna?", "k": True}, 422, "invalid k"),
     ("post", "api/ask", {}, 422, "invalid question"),
     ("post", "api/ask", {"question": "Vienna?", "history": "not a list"}, 422, "invalid history"),
     ("post", "api/ask", {"question": "Vienna?", "history": [{"role": "user", "content": 5}]}, 400, "history must be"),
@@ -97,7 +98,7 @@ def test_only_allowed_origins_may_use_the_api_or_frame_the_pages(restricted_app)
     assert "access-control-allow-origin" not in refused.headers
     preflight = httpx.options(restricted_app + "api/ask", timeout=30, headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"})
-    assert "access-control-allow-origin" not in preflight.headers
+    assert "access-control-allow-origin" not in preflight.headers and preflight.status_code == 403
     for page in ("embed", ""):
         csp = httpx.get(restricted_app + page, timeout=30).headers["content-security-policy"]
         assert csp == f"frame-ancestors 'self' {ALLOWED}"

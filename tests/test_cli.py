@@ -106,11 +106,27 @@ def test_a_busy_port_is_one_clear_line(tmp_path):
     assert not (tmp_path / "index").exists()  # it failed before building anything
 
 
+@pytest.mark.parametrize("args, words", [
+    (["ask", "--batch", "/nonexistent/questions.txt"], "No such file or directory: /nonexistent/questions.txt"),
+    (["ask", "--batch", "/"], "Is a directory"),
+    (["ask", "Who?", "--index", "/etc/hostname"], "Not a directory"),
+])
+def test_file_system_errors_are_one_line(args, words):
+    r = run_qa(*args)
+    assert r.returncode == 1 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_batch_file_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "q.txt").write_bytes(b"caf\xe9?\n")
+    r = run_qa("ask", "--batch", str(tmp_path / "q.txt"), "--index", str(tmp_path))
+    assert r.returncode == 1 and r.stderr.strip() == f"error: {tmp_path / 'q.txt'} is not UTF-8 text (byte 3)"
+
+
 def test_an_empty_data_folder_exits_1(tmp_path):
     (tmp_path / "data").mkdir()
     r = run_qa("index", "--data", str(tmp_path / "data"), "--index", str(tmp_path / "index"))
     assert r.returncode == 1
-    assert "error: no .txt or .md file with text" in r.stderr and "Traceback" not in r.stderr
+    assert "error: no .txt, .md or .jsonl file with text" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_an_empty_question_is_a_clear_error(cli_index):

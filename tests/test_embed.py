@@ -115,3 +115,13 @@ def test_an_origin_that_is_not_allowed_is_refused(served_index, tmp_path, browse
         page.close()
         httpd.shutdown()
         stop(proc)
+
+
+def test_the_api_docs_render_from_this_host_only(served_app, browser):
+    page = browser.new_page()
+    hosts = set()
+    page.on("request", lambda r: hosts.add(urlparse(r.url).netloc))
+    page.goto(served_app + "docs")
+    page.get_by_text("/api/ask").first.wait_for(timeout=30_000)
+    assert hosts == {urlparse(served_app).netloc}, hosts
+    page.close()

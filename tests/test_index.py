@@ -109,7 +109,7 @@ def test_an_empty_data_folder_is_a_clear_error(tmp_path, embedder):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "empty.txt").write_text("")
     config = build_config({}, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
-    with pytest.raises(EmptyCorpus, match="no .txt or .md file with text"):
+    with pytest.raises(EmptyCorpus, match="no .txt, .md or .jsonl file with text"):
         build_index(config, embedder, warn=lambda m: None)
 
 
@@ -163,3 +163,16 @@ def test_a_sentence_file_that_disagrees_is_refused(tiny, embedder):
     np.save(folder / "sentences.npy", np.zeros((1, 384), dtype=np.float16))
     with pytest.raises(IndexCorrupt, match="sentences.npy"):
         load_index(tiny)
+
+
+def test_changed_files_names_what_is_new_changed_or_gone(tiny, embedder):
+    build_index(tiny, embedder, warn=lambda m: None)
+    assert indexing.changed_files(tiny) == []
+    (tiny.data_dir / "empty.txt").write_text("")  # skipped by the build, but known to it
+    build_index(tiny, embedder, warn=lambda m: None)
+    assert indexing.changed_files(tiny) == []
+    (tiny.data_dir / "new.md").write_text("A new note.", encoding="utf-8")
+    first = sorted(p.name for p in tiny.data_dir.iterdir() if p.suffix == ".txt" and p.name != "empty.txt")[0]
+    (tiny.data_dir / first).write_text("Changed text.", encoding="utf-8")
+    (tiny.data_dir / "empty.txt").unlink()
+    assert indexing.changed_files(tiny) == sorted(["new.md", first, "empty.txt"])

@@ -1,0 +1,74 @@
+"""Lexical retrieval: BM25 (bm25s, Lucene variant) over the chunks' text, with English stopwords
+removed and Snowball stems, saved beside the vectors as bm25/ plus the store ids it covers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import IndexCorrupt
+
+BM25_DIR = "bm25"
+IDS_FILE = "ids.npy"
+TOKENIZER = "bm25s-en-snowball-v1"  # recorded in the manifest: a change means a rebuild
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer or _stemmer(), return_ids=False,
+                          show_progress=False)
+
+
+class Bm25Index:
+    """BM25 scores of a query against every chunk; ids[i] is the store id of the i-th scored chunk."""
+
+    def __init__(self, model, ids: np.ndarray):
+        self.model = model
+        self.ids = ids
+        self.stemmer = _stemmer()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, texts: list[str], ids: list[int]) -> "Bm25Index":
+        import bm25s
+
+        model = bm25s.BM25()
+        # an empty token list would be dropped by bm25s and shift every later row: give it a placeholder
+        model.index([t or ["\0"] for t in tokenize(texts)], show_progress=False)
+        return cls(model, np.asarray(ids, dtype=np.int64))
+
+    def scores(self, query: str) -> np.ndarray:
+        """One BM25 score per chunk, in the order of self.ids (all zero when no query term is known)."""
+        vocab = self.model.vocab_dict
+        tokens = [t for t in tokenize([query], self.stemmer)[0] if t in vocab]
+        if not tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return self.model.get_scores(tokens)
+
+    def save(self, folder: Path) -> None:
+        self.model.save(str(folder / BM25_DIR))
+        np.save(folder / BM25_DIR / IDS_FILE, self.ids)
+
+    @classmethod
+    def load(cls, folder: Path) -> "Bm25Index":
+        import bm25s
+
+        try:
+            model = bm25s.BM25.load(str(folder / BM25_DIR), mmap=False)
+            ids = np.load(folder / BM25_DIR / IDS_FILE, allow_pickle=False)
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            raise IndexCorrupt(f"cannot read the BM25 index in {folder}: {str(e).splitlines()[0][:200]}") from None
+        index = cls(model, ids)
+        if model.scores["num_docs"] != len(ids):
+            raise IndexCorrupt(f"the BM25 index in {folder} covers {model.scores['num_docs']} chunks "
+                               f"but lists {len(ids)}")
+        return index
