@@ -160,7 +160,9 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
             chosen.append((score, cand))  # overlapping spans (a sentence and its pair) are cited once
     citations = tuple(
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
-                 passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score)
+                 passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score,
+                 page=c.hit.chunk.page + c.hit.chunk.text.count("\f", 0, c.start - c.hit.chunk.start)
+                 if c.hit.chunk.page else 0)
         for n, (score, c) in enumerate(chosen, start=1))
     text = " ".join(_with_marker(" ".join(c.text.split()), c.n) for c in citations)  # one line, whatever the file
     return Answer(question=question, answer=text, abstained=False, citations=citations, notice=notice,

@@ -1,20 +1,26 @@
 """The assistant: one loaded index and one model, answering search and ask requests for the CLI and the web."""
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import unicodedata
+from pathlib import Path
 from typing import Callable
 
 from .answering import compose_answer, key_terms
 from .config import Config
 from .embedding import Embedder
-from .errors import BadQuestion, IndexMismatch
-from .indexing import BuildReport, LoadedIndex, build_index, index_exists, load_index, rebuild_command
+from .errors import BadQuestion, IndexMismatch, QAError
+from .indexing import (BuildReport, LoadedIndex, build_index, current_folder, index_exists, load_index,
+                       rebuild_command)
 from .records import Answer, Hit
 from .retrieval import hybrid_search
 
+log = logging.getLogger("qa.assistant")
 MAX_K = 100
+RELOAD_CHECK_SECONDS = 1.0  # how often a serving assistant looks for a newer build
 MAX_HISTORY_TURNS = 20
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same)\b", re.I)
 
@@ -70,9 +76,11 @@ class Assistant:
         self.embedder = Embedder(config.model)
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
+        self._checked = 0.0
+        self._failed: Path | None = None
 
-    def build(self, warn: Callable[[str], None], progress: bool = False) -> BuildReport:
-        report = build_index(self.config, self.embedder, warn, progress=progress)
+    def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
+        report = build_index(self.config, self.embedder, warn, progress=progress, full=full)
         self.reload()
         return report
 
@@ -89,6 +97,24 @@ class Assistant:
             self._index = loaded
         return loaded
 
+    def _pick_up_new_build(self) -> None:
+        """Switch to a newer live build (another process's `qa index`), checked at most once a second.
+        Questions already being answered keep the index they started with; a build that cannot be loaded
+        leaves the current one serving."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK_SECONDS:
+            return
+        self._checked = now
+        live = current_folder(self.config.index_dir)
+        if live is None or live == self._index.folder or live == self._failed:
+            return
+        try:
+            self.reload()
+            log.info("serving the new index build %s", live.name)
+        except QAError as e:
+            self._failed = live
+            log.warning("keeping the previous index: the new build %s cannot be loaded: %s", live.name, e)
+
     @property
     def index(self) -> LoadedIndex:
         if self._index is None:
@@ -97,6 +123,8 @@ class Assistant:
                 raise IndexMismatch(f"the index has dimension {loaded.manifest['dimension']} but model "
                                     f"{self.config.model!r} gives {self.embedder.dimension}; rebuild it with: "
                                     f"{rebuild_command(self.config)}")
+        else:
+            self._pick_up_new_build()
         return self._index
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:

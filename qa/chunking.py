@@ -9,6 +9,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from .extracting import page_of
 from .records import Chunk, Document
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
@@ -103,7 +104,7 @@ def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: in
         i = k
     lines = _Lines(text)
     return [Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
-                  line=lines.line_of(s), text=text[s:e]) for s, e in pieces]
+                  line=lines.line_of(s), text=text[s:e], page=page_of(text, s)) for s, e in pieces]
 
 
 def _windows(base: int, offsets, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:

@@ -39,7 +39,8 @@ def _plural(n: int, word: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
-                                "QA_PORT (flags win).")
+                                "QA_PORT, QA_TOP_K, QA_MIN_SCORE, QA_ALLOWED_ORIGINS, QA_MAX_CONCURRENT, "
+                                "QA_ADMIN_TOKEN and QA_CACHE (flags win).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(cmd: argparse.ArgumentParser, data: bool = False) -> None:
@@ -47,12 +48,17 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--model", metavar="NAME", help="embedding model: the packaged all-MiniLM-L6-v2 "
                          "(default) or a local model folder")
         if data:
-            cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md files (default: data/, or QA_DATA)")
+            cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md/.html/.pdf/.docx/.jsonl files, or one such file "
+                             "(default: data/, or QA_DATA)")
 
     c = sub.add_parser("index", help="build the index from the data folder",
                        description="Read every .txt/.md file under the data folder, chunk, embed, and write the index.")
     common(c, data=True)
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--watch", action="store_true", help="stay running and re-index (incrementally) whenever files "
+                   "under the data folder change")
+    c.add_argument("--full", action="store_true", help="rebuild from scratch (default: only new, changed and "
+                   "deleted files are processed)")
 
     for name, what in (("search", "the passages closest to QUERY"), ("ask", "an answer to QUESTION with citations")):
         c = sub.add_parser(name, help=f"print {what}", description=f"Print {what}.")
@@ -113,13 +119,37 @@ def _print_answer(answer, as_json: bool) -> None:
         print(f"({answer.notice})")
     print(answer.answer)
     for c in answer.citations:
-        print(f"[{c.n}] {c.source}, line {c.line}, characters {c.start}-{c.end}")
+        page = f"page {c.page}, " if c.page else ""
+        print(f"[{c.n}] {c.source}, {page}line {c.line}, characters {c.start}-{c.end}")
 
 
 def _print_build(report, config, stream=sys.stderr) -> None:
     skipped = f", {report.skipped} skipped" if report.skipped else ""
+    if report.incremental:
+        print(f"files: {report.added} added, {report.updated} updated, {report.removed} removed, "
+              f"{report.unchanged} unchanged; chunks: {report.chunks_added} added, {report.chunks_removed} removed",
+              file=stream)
     print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
           f"in {report.seconds:.1f} s -> {config.index_dir}", file=stream)
+
+
+def _watch(assistant, config, quiet: bool) -> None:
+    """Re-index whenever files under the data folder change (debounced); errors are reported, not fatal."""
+    from watchfiles import watch
+
+    from .reading import SUFFIXES
+
+    def relevant(_change, path: str) -> bool:
+        return path.lower().endswith(SUFFIXES) and "/." not in path[len(str(config.data_dir)):]
+
+    print(f"watching {config.data_dir} for changes (Ctrl-C to stop)", flush=True)
+    for changes in watch(config.data_dir, watch_filter=relevant, debounce=1000, raise_interrupt=False):
+        print(f"{_plural(len(changes), 'change')} under {config.data_dir}; re-indexing", flush=True)
+        try:
+            _print_build(assistant.build(_warn, progress=not quiet), config, sys.stdout)
+        except QAError as e:
+            print(f"error: {e}", file=sys.stderr)
+        sys.stdout.flush()
 
 
 def _eval(args: argparse.Namespace, config) -> int:
@@ -156,7 +186,9 @@ def _run(args: argparse.Namespace) -> int:
         return _eval(args, config)
     assistant = Assistant(config)
     if args.command == "index":
-        _print_build(assistant.build(_warn, progress=not args.quiet), config, sys.stdout)
+        _print_build(assistant.build(_warn, progress=not args.quiet, full=args.full), config, sys.stdout)
+        if args.watch:
+            _watch(assistant, config, quiet=args.quiet)
         return 0
     if args.command == "serve":
         from .embedding import set_threads

@@ -5,7 +5,7 @@ The library never reads os.environ; the entry points (cli.py, app.py) hand it th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -24,6 +24,7 @@ ENV_FIELDS = {
     "QA_ALLOWED_ORIGINS": "allowed_origins",
     "QA_MAX_CONCURRENT": "max_concurrent",
     "QA_CACHE": "cache_dir",
+    "QA_ADMIN_TOKEN": "admin_token",
 }
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
@@ -43,6 +44,7 @@ class Config:
     max_question_chars: int = 2000
     threads: int = 1  # torch/FAISS threads per request when serving
     allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
+    admin_token: str = field(default="", repr=False)  # enables uploads (web panel, POST /api/documents)
     max_concurrent: int = 4  # questions answered at once by the HTTP API; more wait briefly, then get 429
 
     @property

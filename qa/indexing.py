@@ -24,7 +24,7 @@ from . import __version__
 from .chunking import chunk_document, load_tokenizer, sentence_spans
 from .config import Config
 from .embedding import Embedder
-from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
+from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .reading import file_sha256, list_files, read_corpus
 from .records import Chunk
@@ -44,6 +44,13 @@ class BuildReport:
     skipped: int
     seconds: float
     folder: Path
+    added: int = 0  # files
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    incremental: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,9 +117,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _previous_build(config: Config, embedder: Embedder) -> tuple[FaissStore, dict] | None:
+    """The live build's store and file list, when it can be extended; None means a full build."""
+    if not index_exists(config):
+        return None
+    try:
+        loaded = load_index(config)
+    except QAError:
+        return None  # another model, format or chunking, or unreadable: start afresh
+    if loaded.manifest["dimension"] != embedder.dimension:
+        return None
+    return loaded.store, loaded.manifest["files"]
+
+
 def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
-                progress: bool = False) -> BuildReport:
-    """Read, chunk and embed every file under config.data_dir into a new build, then make it live."""
+                progress: bool = False, full: bool = False) -> BuildReport:
+    """Bring the index up to date with config.data_dir in a new build, then make it live.
+
+    Incremental unless full=True (or the live build cannot be extended): files whose sha256 is unchanged
+    keep their chunks and vectors and are not read again; chunks of changed and deleted files are removed;
+    new and changed files are read, chunked and embedded."""
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -127,20 +151,34 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             skipped.append(message)
             warn(message)
 
-        files: dict[str, dict] = {}
+        listed = dict(list_files(config.data_dir))
+        shas = {source: file_sha256(path) for source, path in listed.items()}
+        previous = None if full else _previous_build(config, embedder)
+        store, old_files = previous if previous else (FaissStore(embedder.dimension), {})
+        unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
+        gone = sorted(set(old_files) - set(shas))
+        updated = sorted(s for s in shas if s in old_files and s not in unchanged)
+        added = sorted(s for s in shas if s not in old_files)
+        chunks_removed = store.remove_files(gone + updated)
+
+        if previous is not None and not (gone or updated or added):  # nothing to do: the live build stands
+            return BuildReport(files=sum(1 for f in old_files.values() if f.get("chunks")), chunks=len(store),
+                               skipped=0, seconds=time.perf_counter() - t0, folder=current_folder(config.index_dir),
+                               unchanged=len(unchanged), incremental=True)
+        files: dict[str, dict] = {s: old_files[s] for s in unchanged}
         chunks: list[Chunk] = []
-        for doc in read_corpus(config.data_dir, note):
+        for doc in read_corpus(config.data_dir, note, only=set(updated + added)):
             doc_chunks = chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)
             entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
             entry["chunks"] += len(doc_chunks)
             chunks.extend(doc_chunks)
-        for source, path in list_files(config.data_dir):  # skipped files too, so a restart sees no change
-            files.setdefault(source, {"sha256": file_sha256(path), "chunks": 0})
-        if not chunks:
+        for source in updated + added:  # skipped files too, so a restart sees no change
+            files.setdefault(source, {"sha256": shas[source], "chunks": 0})
+        if not chunks and not len(store):
             raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
-        store = FaissStore(embedder.dimension)
-        bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
+        bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress or not chunks,
+                   file=sys.stderr)
         for i in range(0, len(chunks), ENCODE_GROUP):
             group = chunks[i:i + ENCODE_GROUP]
             vectors, sentence_vectors = embedder.encode_with_sentences(
@@ -155,7 +193,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "dimension": embedder.dimension,
             "chunking": chunking_settings(config),
             "lexical": TOKENIZER,
-            "files": files,
+            "files": dict(sorted(files.items())),
             "file_count": sum(1 for f in files.values() if f["chunks"]),
             "chunk_count": len(store),
             "versions": _versions(),
@@ -163,7 +201,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
     return BuildReport(files=manifest["file_count"], chunks=len(store), skipped=len(skipped),
-                       seconds=time.perf_counter() - t0, folder=folder)
+                       seconds=time.perf_counter() - t0, folder=folder, added=len(added), updated=len(updated),
+                       removed=len(gone), unchanged=len(unchanged), chunks_added=len(chunks),
+                       chunks_removed=chunks_removed, incremental=previous is not None)
 
 
 def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:
@@ -188,7 +228,7 @@ def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: d
     pointer.write_text(f"{BUILDS_DIR}/{name}\n", encoding="utf-8")
     with pointer.open("rb") as fh:
         os.fsync(fh.fileno())
-    previous = _current_folder(index_dir)
+    previous = current_folder(index_dir)
     os.replace(pointer, index_dir / CURRENT_FILE)
     _fsync_dir(index_dir)
     keep = {final, previous}  # the previous build stays for readers that are loading it right now
@@ -198,7 +238,7 @@ def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: d
     return final
 
 
-def _current_folder(index_dir: Path) -> Path | None:
+def current_folder(index_dir: Path) -> Path | None:
     try:
         name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -208,7 +248,7 @@ def _current_folder(index_dir: Path) -> Path | None:
 
 def changed_files(config: Config) -> list[str]:
     """Files of the data folder that are new, changed or gone since the live build (by sha256)."""
-    folder = _current_folder(config.index_dir)
+    folder = current_folder(config.index_dir)
     try:
         built = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -224,7 +264,7 @@ def index_exists(config: Config) -> bool:
 def load_index(config: Config) -> LoadedIndex:
     """The live build, after checking its manifest against this run's settings."""
     rebuild = rebuild_command(config)
-    folder = _current_folder(config.index_dir)
+    folder = current_folder(config.index_dir)
     if folder is None:
         raise IndexMissing(f"no index in {config.index_dir}; build it with: {rebuild}")
     try:

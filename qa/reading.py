@@ -13,7 +13,9 @@ from typing import Callable, Iterator
 
 from .records import Document
 
-SUFFIXES = (".txt", ".md", ".jsonl")
+TEXT_SUFFIXES = (".txt", ".md", ".jsonl")
+EXTRACTED_SUFFIXES = (".html", ".htm", ".pdf", ".docx")  # their text comes out of qa/extracting.py
+SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are truncated here, with a warning
 
 
@@ -65,6 +67,9 @@ def read_file(path: Path, source: str, warn: Callable[[str], None]) -> Document 
         warn(f"skipped {source}: cannot be read ({e.strerror})")
         return None
     digest = hashlib.sha256(raw).hexdigest()
+    suffix = path.suffix.lower()
+    if suffix in (".pdf", ".docx"):
+        return _extracted(raw, suffix, source, digest, warn)
     if len(raw) > MAX_FILE_BYTES:
         raw = raw[:MAX_FILE_BYTES]
         while raw and (raw[-1] & 0xC0) == 0x80:  # don't cut a multi-byte character in half
@@ -79,8 +84,29 @@ def read_file(path: Path, source: str, warn: Callable[[str], None]) -> Document 
     except UnicodeDecodeError as e:
         warn(f"skipped {source}: not valid UTF-8 (byte {e.start})")
         return None
+    if suffix in (".html", ".htm"):
+        from .extracting import html_text
+
+        text = html_text(text)
     if not text.strip():
-        warn(f"skipped {source}: empty")
+        warn(f"skipped {source}: empty" + (" (no visible text)" if suffix in (".html", ".htm") else ""))
+        return None
+    return Document(source=source, text=text, sha256=digest)
+
+
+def _extracted(raw: bytes, suffix: str, source: str, digest: str, warn: Callable[[str], None]) -> Document | None:
+    from .extracting import ExtractionError, docx_text, pdf_text
+
+    if len(raw) > MAX_FILE_BYTES:
+        warn(f"skipped {source}: over {MAX_FILE_BYTES // 2**20} MB")
+        return None
+    try:
+        text = pdf_text(raw) if suffix == ".pdf" else docx_text(raw)
+    except ExtractionError as e:
+        warn(f"skipped {source}: {e}")
+        return None
+    if not text.replace("\f", "").strip():
+        warn(f"skipped {source}: no text in it" + (" (a scanned PDF?)" if suffix == ".pdf" else ""))
         return None
     return Document(source=source, text=text, sha256=digest)
 
@@ -109,9 +135,11 @@ def jsonl_documents(doc: Document, warn: Callable[[str], None]) -> Iterator[Docu
                            sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256)
 
 
-def read_corpus(data_dir: Path, warn: Callable[[str], None]) -> Iterator[Document]:
-    """Documents of every readable file under data_dir, in sorted path order."""
+def read_corpus(data_dir: Path, warn: Callable[[str], None], only: set[str] | None = None) -> Iterator[Document]:
+    """Documents of every readable file under data_dir (or of the files named in only), in sorted path order."""
     for source, path in list_files(data_dir):
+        if only is not None and source not in only:
+            continue
         doc = read_file(path, source, warn)
         if doc is None:
             continue

@@ -24,6 +24,7 @@ class Chunk:
     end: int
     line: int  # 1-based line of `start`
     text: str
+    page: int = 0  # 1-based PDF page of `start`; 0 for formats without pages
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,15 @@ class Citation:
     passage: str  # the chunk the sentence was found in
     passage_start: int
     score: float
+    page: int = 0  # 1-based PDF page of the sentence; 0 for formats without pages
 
     def to_json(self) -> dict:
-        return {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
-                "line": self.line, "text": self.text, "passage": self.passage,
-                "passage_start": self.passage_start, "score": round(self.score, 4)}
+        out = {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
+               "line": self.line, "text": self.text, "passage": self.passage,
+               "passage_start": self.passage_start, "score": round(self.score, 4)}
+        if self.page:
+            out["page"] = self.page
+        return out
 
 
 @dataclass(frozen=True)

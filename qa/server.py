@@ -18,11 +18,13 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, StrictInt
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
 from .assistant import MAX_K, Assistant
 from .config import Config
-from .errors import BadQuestion, QAError, ServerUnavailable
+from .errors import BadQuestion, IndexBusy, QAError, ServerUnavailable
+from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, add_documents, token_ok
 
 log = logging.getLogger("qa.server")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -98,6 +100,30 @@ def create_app(assistant: Assistant, config: Config):
         if not 1 <= k <= MAX_K:
             return error(400, f"k must be between 1 and {MAX_K}, got {k}.")
         return answer_json(lambda: {"query": q, "hits": [h.to_json() for h in assistant.search(q, k)]})
+
+    @app.post("/api/documents", summary="Add documents (needs the admin token)", responses={
+        401: {"description": "no or wrong token"}, 404: {"description": "uploads are off"}})
+    async def api_documents(request: Request):
+        if not config.admin_token:
+            return error(404, "Uploads are off: the server has no admin token (QA_ADMIN_TOKEN).")
+        auth = request.headers.get("authorization", "")
+        if not token_ok(config.admin_token, auth[7:] if auth.lower().startswith("bearer ") else None):
+            return error(401, "A valid admin token is required: Authorization: Bearer TOKEN.")
+        try:
+            form = await request.form(max_files=MAX_UPLOAD_FILES + 1, max_part_size=MAX_UPLOAD_BYTES + 1)
+        except Exception:
+            return error(400, f"Send the files as multipart/form-data (at most {MAX_UPLOAD_FILES} files, "
+                         f"{MAX_UPLOAD_BYTES // 2**20} MB each).")
+        uploads = [item for _, item in form.multi_items() if hasattr(item, "read")]
+        files = [(u.filename or "", await u.read(MAX_UPLOAD_BYTES + 1)) for u in uploads]
+        try:
+            return JSONResponse(await run_in_threadpool(add_documents, assistant, files))
+        except UploadRefused as e:
+            return error(413 if "larger than" in str(e) else 400, str(e))
+        except IndexBusy as e:
+            return error(409, str(e))
+        except QAError as e:
+            return error(503, str(e))
 
     @app.get("/api/health", summary="Status and index facts")
     def api_health():

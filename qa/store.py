@@ -23,6 +23,7 @@ SENTENCES_FILE = "sentences.npy"
 class VectorStore(Protocol):
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
     def remove(self, sources: Iterable[str]) -> int: ...
+    def remove_files(self, files: Iterable[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]: ...
     def search_ids(self, vector: np.ndarray, k: int) -> list[tuple[float, int]]: ...
     def similarities(self, vector: np.ndarray, ids: list[int]) -> np.ndarray: ...
@@ -76,6 +77,11 @@ class FaissStore:
             self._by_chunk_id = None
         return len(ids)
 
+    def remove_files(self, files: Iterable[str]) -> int:
+        """Drop every chunk of the given files, the documents of a .jsonl file ("FILE#ID") included."""
+        wanted = set(files)
+        return self.remove({c.source for c in self.chunks.values() if c.source.split("#")[0] in wanted})
+
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]:
         """For each query vector, up to k (score, chunk) pairs, best first."""
         if len(self.chunks) == 0:
@@ -106,7 +112,8 @@ class FaissStore:
         with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as f:
             for i, c in self.chunks.items():
                 f.write(json.dumps({"vid": i, "id": c.id, "source": c.source, "start": c.start, "end": c.end,
-                                    "line": c.line, "text": c.text, "sentences": len(self.sentences[i])},
+                                    "line": c.line, "text": c.text, "page": c.page,
+                                    "sentences": len(self.sentences[i])},
                                    ensure_ascii=False) + "\n")
         rows = [self.sentences[i] for i in self.chunks]
         with (folder / SENTENCES_FILE).open("wb") as f:

@@ -5,11 +5,14 @@ import html
 import logging
 import re
 import time
+from pathlib import Path
 
 from .assistant import Assistant, clean_question
 from .config import ROOT, Config
 from .errors import BadQuestion, QAError
+from .reading import SUFFIXES
 from .records import Answer
+from .uploads import add_documents, token_ok
 
 log = logging.getLogger("qa.web")
 
@@ -50,7 +53,7 @@ def sources_html(answer: Answer) -> str:
                    + html.escape(c.passage[b:]))
         parts.append(
             f'<div class="qa-source" id="qa-source-{c.n}"><div class="qa-source-head">[{c.n}] '
-            f'{html.escape(c.source)} <span class="qa-span">line {c.line}, characters {c.start}&ndash;{c.end}'
+            f'{html.escape(c.source)} <span class="qa-span">{f"page {c.page}, " if c.page else ""}line {c.line}, characters {c.start}&ndash;{c.end}'
             f'</span></div><p class="qa-passage">{passage}</p></div>')
     parts.append("</div>")
     return "".join(parts)
@@ -118,6 +121,32 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="qa-sources")
+        if assistant.config.admin_token:
+            with gr.Accordion("Add documents", open=False, elem_id="qa-admin"):
+                uploads = gr.File(file_count="multiple", file_types=list(SUFFIXES), label="Documents",
+                                  elem_id="qa-files")
+                token = gr.Textbox(type="password", label="Admin token", elem_id="qa-token")
+                add = gr.Button("Add and index", elem_id="qa-add")
+                added = gr.Markdown(elem_id="qa-add-status")
+
+            def upload(paths, given, progress=gr.Progress(track_tqdm=True)):
+                if not token_ok(assistant.config.admin_token, given):
+                    return "The admin token is missing or wrong."
+                progress(0, desc="Storing the files")
+                try:
+                    files = [(Path(p).name, Path(p).read_bytes()) for p in paths or []]
+                    result = add_documents(assistant, files)
+                except QAError as e:
+                    return as_markdown_text(str(e))
+                except Exception:
+                    log.exception("adding documents failed")
+                    return INTERNAL_ERROR
+                notes = "".join(f"\n- {as_markdown_text(w)}" for w in result["warnings"])
+                return (f"Indexed {len(result['stored'])} file(s) in {result['seconds']} s: "
+                        f"{result['files_added']} new, {result['files_updated']} updated; the index now holds "
+                        f"{result['chunks']} chunks. Ask away.{notes}")
+
+            add.click(upload, [uploads, token], added, api_visibility="private", concurrency_limit=1)
         asked = gr.State([])
         for trigger in (box.submit, send.click):
             trigger(respond, [box, chatbot, asked], [box, chatbot, sources, asked], api_visibility="private")

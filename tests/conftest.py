@@ -17,6 +17,7 @@ from qa.embedding import Embedder
 
 DEFAULT_DATA = ROOT / "data"
 DEFAULT_FILE = DEFAULT_DATA / "osce_overview.txt"
+SQUAD_CORPUS = ROOT.parent / "shared" / "eval" / "squad_v2_dev" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="session")

@@ -122,7 +122,7 @@ def test_a_second_concurrent_build_is_refused(tiny, embedder):
 
 def test_old_builds_are_pruned_to_the_live_and_previous_one(tiny, embedder):
     for _ in range(4):
-        build_index(tiny, embedder, warn=pytest.fail)
+        build_index(tiny, embedder, warn=pytest.fail, full=True)
     assert len(list((tiny.index_dir / "builds").iterdir())) == 2
 
 
@@ -176,3 +176,82 @@ def test_changed_files_names_what_is_new_changed_or_gone(tiny, embedder):
     (tiny.data_dir / first).write_text("Changed text.", encoding="utf-8")
     (tiny.data_dir / "empty.txt").unlink()
     assert indexing.changed_files(tiny) == sorted(["new.md", first, "empty.txt"])
+
+
+def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(6):
+        (data / f"f{i}.txt").write_text(f"File {i} is about topic {i}. " * (3 + i) + f"Its code word is w{i}.\n",
+                                        encoding="utf-8")
+    (data / "docs.jsonl").write_text('{"id": "a", "text": "Alpha is first."}\n{"id": "b", "text": "Beta next."}\n')
+    inc = build_config({}, data_dir=data, index_dir=tmp_path / "inc")
+    build_index(inc, embedder, warn=lambda m: None)
+    (data / "f1.txt").write_text("File one now talks about oranges and Vienna.\n", encoding="utf-8")
+    (data / "f2.txt").unlink()
+    (data / "new.md").write_text("# New\nA new note about the moon.\n", encoding="utf-8")
+    (data / "docs.jsonl").write_text('{"id": "a", "text": "Alpha is first."}\n{"id": "c", "text": "Gamma."}\n')
+
+    embedded = []
+    original = embedder.encode_with_sentences
+    monkeypatch.setattr(embedder, "encode_with_sentences",
+                        lambda texts, spans: embedded.extend(texts) or original(texts, spans))
+    report = build_index(inc, embedder, warn=lambda m: None)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (1, 2, 1, 4)
+    assert report.incremental and report.chunks_added == len(embedded) > 0
+    assert not any("topic 0" in t or "topic 3" in t for t in embedded)  # unchanged files were not embedded
+
+    full = build_config({}, data_dir=data, index_dir=tmp_path / "full")
+    build_index(full, embedder, warn=lambda m: None)
+    a, b = load_index(inc), load_index(full)
+    assert sorted(c.id for c in a.store.chunks.values()) == sorted(c.id for c in b.store.chunks.values())
+    assert a.manifest["files"] == b.manifest["files"]
+    one, two = Assistant(inc), Assistant(full)
+    one.embedder = two.embedder = embedder
+    for query in ("oranges", "code word w4", "moon", "Gamma", "topic 2", "Beta"):
+        assert [h.chunk.id for h in one.search(query, 5)] == [h.chunk.id for h in two.search(query, 5)], query
+        assert [round(h.score, 5) for h in one.search(query, 5)] == [round(h.score, 5) for h in two.search(query, 5)]
+
+
+def test_full_rebuilds_everything_and_nothing_to_do_keeps_the_live_build(tiny, embedder):
+    first = build_index(tiny, embedder, warn=lambda m: None)
+    again = build_index(tiny, embedder, warn=lambda m: None)
+    assert again.folder == first.folder and again.unchanged == 2 and again.chunks_added == 0
+    full = build_index(tiny, embedder, warn=lambda m: None, full=True)
+    assert full.folder != first.folder and not full.incremental and full.chunks_added == full.chunks
+
+
+def test_a_build_killed_at_any_moment_leaves_the_previous_index_serving(tmp_path, embedder):
+    import json as _json
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import DEFAULT_FILE, ROOT, SQUAD_CORPUS
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "overview.txt").write_bytes(DEFAULT_FILE.read_bytes())
+    lines = SQUAD_CORPUS.read_text(encoding="utf-8").splitlines()[:150]
+    (data / "paragraphs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = build_config({}, data_dir=data, index_dir=tmp_path / "index")
+    first = build_index(config, embedder, warn=lambda m: None)
+    rng = random.Random(7)
+    for delay in sorted(rng.uniform(0.3, 6.0) for _ in range(4)):
+        proc = subprocess.Popen([sys.executable, "-m", "qa", "index", "--full", "--quiet", "--data", str(data),
+                                 "--index", str(config.index_dir)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        loaded = load_index(config)  # whatever the moment, a complete build is live
+        assert len(loaded.store) == first.chunks
+        a = Assistant(config)
+        a.embedder = embedder
+        assert "Vienna" in a.ask("In which city is the Secretariat based?").answer
+    again = build_index(config, embedder, warn=lambda m: None, full=True)  # the lock died with the process
+    assert again.chunks == first.chunks
+    assert not [p for p in (config.index_dir / "builds").iterdir() if p.name.startswith(".tmp-")]
+    assert _json.loads((again.folder / "manifest.json").read_text())["chunk_count"] == first.chunks

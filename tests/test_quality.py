@@ -116,5 +116,5 @@ def test_scifact_slice_retrieval(tmp_path):
     assert report["answers"] == {} and report["abstention"] == {}
 
 
-SQUAD_SLICE = {"recall@1": 0.86, "accuracy": 0.86, "auroc": 0.50}  # measured: 0.880, 0.888, 0.530
+SQUAD_SLICE = {"recall@1": 0.86, "accuracy": 0.85, "auroc": 0.50}  # measured: 0.883, 0.873, 0.531
 SCIFACT_SLICE = {"ndcg@10": 0.89}  # measured: 0.918

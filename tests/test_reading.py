@@ -32,3 +32,19 @@ def test_symlinks_leaving_the_data_folder_are_not_followed(tmp_path):
     os.symlink(outside, data / "link.txt")
     os.symlink(data / "inside.txt", data / "alias.txt")
     assert [s for s, _ in list_files(data)] == ["alias.txt", "inside.txt"]
+
+
+def test_a_200_mb_file_is_truncated_with_one_warning(tmp_path):
+    from qa.reading import MAX_FILE_BYTES, read_file
+
+    big = tmp_path / "big.txt"
+    line = "Ünïcode text that goes on and on. " * 30 + "\n"
+    with big.open("w", encoding="utf-8") as f:
+        for _ in range(200 * 2**20 // len(line.encode()) + 1):
+            f.write(line)
+    assert big.stat().st_size >= 200 * 2**20
+    warnings = []
+    doc = read_file(big, "big.txt", warnings.append)
+    assert warnings == ["truncated big.txt: only its first 50 MB are indexed"]
+    assert MAX_FILE_BYTES - 4 <= len(doc.text.encode("utf-8")) <= MAX_FILE_BYTES  # cut on a character boundary
+    assert doc.text.startswith("Ünïcode")
