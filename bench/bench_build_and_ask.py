@@ -59,13 +59,34 @@ def bench_build(docs: int, repeats: int) -> dict:
         t = time.perf_counter()
         embedder._model.encode(texts, batch_size=32, normalize_embeddings=True)
         raw_s.append(time.perf_counter() - t)
-        report = build_index(config, embedder, warn=print)
+        report = build_index(config, embedder, warn=print, full=True)
         build_s.append(report.seconds)
         assert report.chunks == len(texts)
     raw = len(texts) / statistics.median(raw_s)
     build = len(texts) / statistics.median(build_s)
     return {"docs": docs, "chunks": len(texts), "raw_encode_chunks_per_s": round(raw, 1),
-            "build_chunks_per_s": round(build, 1), "build_over_raw": round(build / raw, 3)}
+            "build_chunks_per_s": round(build, 1), "build_over_raw": round(build / raw, 3)}, config, embedder
+
+
+def bench_search(config, embedder, rounds: int) -> dict:
+    """Search p50 on the build corpus, hybrid against dense only, over SQuAD questions on those paragraphs."""
+    from qa.retrieval import dense_search, hybrid_search
+
+    set_threads(1)
+    assistant = Assistant(config)
+    assistant.embedder = embedder
+    index = assistant.index
+    questions = [json.loads(line)["text"] for line in (SQUAD.parent / "queries.jsonl").open(encoding="utf-8")][:200]
+    times = {"dense": [], "hybrid": []}
+    for _ in range(rounds):
+        for q in questions:
+            for name, run in (("dense", lambda: dense_search(index.store, embedder, q, 5)),
+                              ("hybrid", lambda: hybrid_search(index.store, index.lexical, embedder, q, 5))):
+                embedder._cache.clear()
+                t = time.perf_counter()
+                run()
+                times[name].append((time.perf_counter() - t) * 1000)
+    return {"searches": len(times["dense"]), **{f"{k}_ms_p50": round(statistics.median(v), 2) for k, v in times.items()}}
 
 
 def bench_ask(rounds: int) -> dict:
@@ -93,14 +114,17 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    build = bench_build(args.docs, args.repeats)
+    build, config, embedder = bench_build(args.docs, args.repeats)
     print(f"build: {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
           f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (median of "
           f"{args.repeats})")
+    search = bench_search(config, embedder, 1)
+    print(f"search (that corpus, 1 thread, question vector not cached, {search['searches']} questions): dense p50 "
+          f"{search['dense_ms_p50']} ms, hybrid p50 {search['hybrid_ms_p50']} ms")
     ask = bench_ask(args.rounds)
     print(f"ask (default corpus, 1 thread, {ask['questions']} asks): p50 {ask['ask_ms_p50']} ms, "
           f"p95 {ask['ask_ms_p95']} ms; repeated question p50 {ask['ask_repeat_ms_p50']} ms")
-    print(json.dumps({"build": build, "ask": ask}))
+    print(json.dumps({"build": build, "search": search, "ask": ask}))
 
 
 if __name__ == "__main__":
