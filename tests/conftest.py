@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,9 @@ from qa.assistant import Assistant
 from qa.config import ROOT, build_config
 from qa.embedding import Embedder
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
 DEFAULT_DATA = ROOT / "data"
 DEFAULT_FILE = DEFAULT_DATA / "osce_overview.txt"
 SQUAD_CORPUS = ROOT.parent / "shared" / "eval" / "squad_v2_dev" / "corpus.jsonl"
@@ -106,3 +110,14 @@ def served_app(served_index):
     url, proc = start_server(served_index)
     yield url
     stop(proc)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (its own browser download does not work here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield b
+        b.close()

@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 import pytest
 
 from conftest import ROOT, free_port, start_server, stop
-from test_web import CHROMIUM, CHROMIUM_FLAGS
 
 EXAMPLE = ROOT / "examples" / "embed.html"
 DOCUMENTED_URL = "http://127.0.0.1:7860"
@@ -31,16 +30,6 @@ def host_page(tmp_path: Path, app_url: str) -> tuple[str, http.server.ThreadingH
     (tmp_path / "embed.html").write_text(html.replace(DOCUMENTED_URL, app_url.rstrip("/")), encoding="utf-8")
     origin, httpd = serve_folder(tmp_path)
     return origin + "/embed.html", httpd
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

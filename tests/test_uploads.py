@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from conftest import DEFAULT_FILE, start_server, stop
-from test_web import CHROMIUM, CHROMIUM_FLAGS
 
 TOKEN = "s3cret-admin-token"
 
@@ -87,31 +86,27 @@ def test_accepted_files_are_indexed_and_answered_from(admin_app):
     assert "Graz" in answer["answer"] and answer["citations"][0]["source"] == "uploads/picnic.md"
 
 
-def test_the_browser_panel_adds_documents_with_the_token(admin_app, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_the_browser_panel_adds_documents_with_the_token(admin_app, tmp_path, browser):
     url, data, _ = admin_app
     doc = tmp_path / "harbour.txt"
     doc.write_text("The harbour master is called Ingrid Olsen.\n", encoding="utf-8")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page()
-        page.goto(url)
-        page.get_by_text("Add documents").click()
-        page.locator("#qa-files input[type=file]").set_input_files(str(doc))
-        page.locator("#qa-token input").fill("wrong")
-        page.locator("#qa-add").click()
-        page.get_by_text("The admin token is missing or wrong.").wait_for(timeout=30_000)
-        assert not (data / "uploads" / "harbour.txt").exists()
-        page.locator("#qa-token input").fill(TOKEN)
-        page.locator("#qa-add").click()
-        page.get_by_text("Ask away.").wait_for(timeout=60_000)
-        page.locator("#qa-question textarea").fill("Who is the harbour master?")
-        page.locator("#qa-question textarea").press("Enter")
-        page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
-        assert "Ingrid Olsen" in page.locator("#qa-chat").inner_text()
-        assert "uploads/harbour.txt" in page.locator("#qa-sources").inner_text()
-        browser.close()
+    page = browser.new_page()
+    page.goto(url)
+    page.get_by_text("Add documents").click()
+    page.locator("#qa-files input[type=file]").set_input_files(str(doc))
+    page.locator("#qa-token input").fill("wrong")
+    page.locator("#qa-add").click()
+    page.get_by_text("The admin token is missing or wrong.").wait_for(timeout=30_000)
+    assert not (data / "uploads" / "harbour.txt").exists()
+    page.locator("#qa-token input").fill(TOKEN)
+    page.locator("#qa-add").click()
+    page.get_by_text("Ask away.").wait_for(timeout=60_000)
+    page.locator("#qa-question textarea").fill("Who is the harbour master?")
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
+    assert "Ingrid Olsen" in page.locator("#qa-chat").inner_text()
+    assert "uploads/harbour.txt" in page.locator("#qa-sources").inner_text()
+    page.close()
 
 
 def test_safe_names_by_hand():

@@ -1,5 +1,4 @@
 """The served app: the `ask` API through gradio_client, and the chat page in real headless Chromium."""
-import shutil
 from urllib.parse import urlparse
 
 import pytest
@@ -7,9 +6,6 @@ from gradio_client import Client
 
 from conftest import DEFAULT_DATA
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 
 
 def test_ask_endpoint_returns_the_ask_json(served_app):
@@ -30,16 +26,6 @@ def test_ask_endpoint_abstains_and_refuses_empty_questions(served_app):
     assert out["abstained"] is True and out["citations"] == []
     with pytest.raises(Exception, match="Please type a question"):
         client.predict("   ", api_name="/ask")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
 
 
 WATCH_ANSWER = """() => {
