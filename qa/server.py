@@ -143,6 +143,14 @@ def create_app(assistant: Assistant, config: Config):
 
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
+    methods = {"ask": "POST", "search": "GET", "health": "GET", "documents": "POST"}
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def api_unknown(rest: str, request: Request):  # after the real routes: the mounted chat would answer with HTML
+        if rest in methods:
+            return error(405, f"Use {methods[rest]} /api/{rest} (see /docs).")
+        return error(404, f"No such route: /api/{rest} (see /docs).")
+
     @app.get("/widget.js", include_in_schema=False)
     def widget_js():
         return FileResponse(STATIC / "widget.js", media_type="text/javascript",

@@ -62,6 +62,9 @@ def test_openapi_docs_are_served(served_app):
     ("get", "api/search", {"q": "Vienna", "k": -1}, 400, "k must be between 1 and 100"),
     ("get", "api/search", {"q": "Vienna", "k": "many"}, 422, "invalid k"),
     ("get", "api/search", {"q": "   "}, 400, "Please type a question"),
+    ("get", "api/ask", None, 405, "Use POST /api/ask"),
+    ("post", "api/search", {"q": "x"}, 405, "Use GET /api/search"),
+    ("get", "api/nothing/here", None, 404, "No such route"),
 ])
 def test_bad_requests_get_json_4xx(served_app, method, path, payload, status, words):
     if method == "post":
