@@ -34,7 +34,7 @@ FORMAT_VERSION = 2  # 2: BM25 beside the vectors
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
-ENCODE_GROUP = 512  # chunks per encode call; the progress bar moves once per group
+ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,8 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                                   elem_id="qa-files")
                 token = gr.Textbox(type="password", label="Admin token", elem_id="qa-token")
                 add = gr.Button("Add and index", elem_id="qa-add")
-                added = gr.Markdown(elem_id="qa-add-status")
+                added = gr.Markdown("Choose files, enter the admin token, then **Add and index**. Progress "
+                                    "shows here.", elem_id="qa-add-status", min_height=60)
 
             def upload(paths, given, progress=gr.Progress(track_tqdm=True)):
                 if not token_ok(assistant.config.admin_token, given):
@@ -146,7 +147,8 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                         f"{result['files_added']} new, {result['files_updated']} updated; the index now holds "
                         f"{result['chunks']} chunks. Ask away.{notes}")
 
-            add.click(upload, [uploads, token], added, api_visibility="private", concurrency_limit=1)
+            add.click(upload, [uploads, token], added, api_visibility="private", concurrency_limit=1,
+                      show_progress="full")
         asked = gr.State([])
         for trigger in (box.submit, send.click):
             trigger(respond, [box, chatbot, asked], [box, chatbot, sources, asked], api_visibility="private")
