@@ -25,7 +25,9 @@ from qa.embedding import Embedder, set_threads  # noqa: E402
 from qa.indexing import build_index  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
 
-SQUAD = ROOT.parent / "shared" / "eval" / "squad_v2_dev" / "corpus.jsonl"
+SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
+                   ROOT.parent / "shared" / "eval")
+SQUAD = SHARED_EVAL / "squad_v2_dev" / "corpus.jsonl"
 QUESTIONS = ["Who directs the Secretariat?", "In which city is the Secretariat based?",
              "What does the Conflict Prevention Centre do?", "When was the Conflict Prevention Centre created?",
              "What is the OSCE doing about human trafficking?", "Where is the Documentation Centre?",
@@ -110,6 +112,8 @@ def bench_ask(rounds: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if not SQUAD.is_file():
+        sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
     p.add_argument("--docs", type=int, default=300)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rounds", type=int, default=5)

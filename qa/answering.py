@@ -19,7 +19,7 @@ MAX_SENTENCES = 3
 # even-numbered SQuAD 2.0 dev articles (bench/tune_answers.py).
 SEMANTIC_WEIGHT = 0.5
 PASSAGE_WEIGHT = 0.3
-FOLLOW_MARGIN = 0.05  # further sentences must score within this of the best one
+FOLLOW_MARGIN = 0.035  # further sentences must score within this of the best one
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
@@ -45,6 +45,7 @@ _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(January|February|March|April|May
                    r"October|November|December)\b")
 _NUMBER = re.compile(r"\d")
 TYPE_BONUS = 0.10  # for a sentence holding the kind of fact the question asks for (a date, a number)
+MAX_SCORE = 1 + PASSAGE_WEIGHT + TYPE_BONUS  # scores are divided by it, so that a confidence is at most 1
 
 
 _STEMMER = None
@@ -138,7 +139,7 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
     for cand, sim in zip(candidates, semantic):
         coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
-                 + type_bonus(question, cand.text))
+                 + type_bonus(question, cand.text)) / MAX_SCORE
         scored.append((score, cand))
     scored.sort(key=lambda pair: -pair[0])
     return scored

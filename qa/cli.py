@@ -52,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
                              "(default: data/, or QA_DATA)")
 
     c = sub.add_parser("index", help="build the index from the data folder",
-                       description="Read every .txt/.md file under the data folder, chunk, embed, and write the index.")
+                       description="Bring the index up to date with the data folder (.txt, .md, .html, .pdf, .docx, "
+                       ".jsonl): new and changed files are read, chunked and embedded, deleted ones removed; "
+                       "unchanged files are left alone.")
     common(c, data=True)
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.add_argument("--watch", action="store_true", help="stay running and re-index (incrementally) whenever files "
@@ -125,10 +127,14 @@ def _print_answer(answer, as_json: bool) -> None:
 
 def _print_build(report, config, stream=sys.stderr) -> None:
     skipped = f", {report.skipped} skipped" if report.skipped else ""
+    if not report.changed:
+        print(f"nothing changed since the last build: {_plural(report.files, 'file')}, "
+              f"{_plural(report.chunks, 'chunk')} -> {config.index_dir}", file=stream)
+        return
     if report.incremental:
         print(f"files: {report.added} added, {report.updated} updated, {report.removed} removed, "
-              f"{report.unchanged} unchanged; chunks: {report.chunks_added} added, {report.chunks_removed} removed",
-              file=stream)
+              f"{report.unchanged} unchanged{skipped}; chunks: {report.chunks_added} added, "
+              f"{report.chunks_removed} removed", file=stream)
     print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
           f"in {report.seconds:.1f} s -> {config.index_dir}", file=stream)
 

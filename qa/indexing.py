@@ -51,6 +51,7 @@ class BuildReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     incremental: bool = False
+    changed: bool = True  # False: nothing changed since the live build, which stands
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,20 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _unchanged_live_build(config: Config) -> dict | None:
+    """The live build's manifest when it matches this run's settings and no file changed since; else None."""
+    folder = current_folder(config.index_dir)
+    if folder is None:
+        return None
+    try:
+        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+        same = (manifest["format_version"] == FORMAT_VERSION and manifest["model"] == config.model
+                and manifest["chunking"] == chunking_settings(config) and manifest["lexical"] == TOKENIZER)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return manifest if same and not changed_files(config) else None
+
+
 def _previous_build(config: Config, embedder: Embedder) -> tuple[FaissStore, dict] | None:
     """The live build's store and file list, when it can be extended; None means a full build."""
     if not index_exists(config):
@@ -144,6 +159,11 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
     config.index_dir.mkdir(parents=True, exist_ok=True)
     with _BuildLock(config.index_dir):
+        live = None if full else _unchanged_live_build(config)
+        if live is not None:  # nothing to do, and no model to load: the live build stands
+            return BuildReport(files=live["file_count"], chunks=live["chunk_count"], skipped=0,
+                               seconds=time.perf_counter() - t0, folder=current_folder(config.index_dir),
+                               unchanged=len(live["files"]), incremental=True, changed=False)
         tokenizer = load_tokenizer(embedder.path)
         skipped: list[str] = []
 
@@ -161,10 +181,6 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         added = sorted(s for s in shas if s not in old_files)
         chunks_removed = store.remove_files(gone + updated)
 
-        if previous is not None and not (gone or updated or added):  # nothing to do: the live build stands
-            return BuildReport(files=sum(1 for f in old_files.values() if f.get("chunks")), chunks=len(store),
-                               skipped=0, seconds=time.perf_counter() - t0, folder=current_folder(config.index_dir),
-                               unchanged=len(unchanged), incremental=True)
         files: dict[str, dict] = {s: old_files[s] for s in unchanged}
         chunks: list[Chunk] = []
         for doc in read_corpus(config.data_dir, note, only=set(updated + added)):
@@ -201,7 +217,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
     return BuildReport(files=manifest["file_count"], chunks=len(store), skipped=len(skipped),
-                       seconds=time.perf_counter() - t0, folder=folder, added=len(added), updated=len(updated),
+                       seconds=time.perf_counter() - t0, folder=folder,
+                       added=sum(1 for f in added if files[f]["chunks"]),
+                       updated=sum(1 for f in updated if files[f]["chunks"]),
                        removed=len(gone), unchanged=len(unchanged), chunks_added=len(chunks),
                        chunks_removed=chunks_removed, incremental=previous is not None)
 

@@ -21,7 +21,18 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
                   "--disable-sync", "--no-first-run"]
 DEFAULT_DATA = ROOT / "data"
 DEFAULT_FILE = DEFAULT_DATA / "osce_overview.txt"
-SQUAD_CORPUS = ROOT.parent / "shared" / "eval" / "squad_v2_dev" / "corpus.jsonl"
+# The public benchmarks live in ../shared/eval beside the checkout (QA_SHARED_EVAL names another place).
+SHARED_EVAL = next((p for p in (Path(os.environ.get("QA_SHARED_EVAL", "")), ROOT.parent / "shared" / "eval",
+                                Path("/work/shared/eval")) if str(p) not in ("", ".") and p.is_dir()),
+                   ROOT.parent / "shared" / "eval")
+
+
+def shared_eval() -> Path:
+    """The shared benchmark folder, or a failure that says where it was looked for (never a silent skip)."""
+    if not SHARED_EVAL.is_dir():
+        pytest.fail(f"the public benchmarks are missing: expected {ROOT.parent / 'shared' / 'eval'} (the "
+                    "shared folder beside the checkout) or QA_SHARED_EVAL=DIR")
+    return SHARED_EVAL
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,11 @@ def cli_index(tmp_path_factory):
     return index
 
 
+def test_indexing_again_with_nothing_changed_says_so(cli_index):
+    r = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(cli_index))
+    assert r.returncode == 0 and r.stdout.startswith("nothing changed since the last build: 1 file, ")
+
+
 def test_search_json_shape(cli_index):
     r = run_qa("search", "Where is the Secretariat based?", "-k", "2", "--json", "--index", str(cli_index))
     assert r.returncode == 0, r.stderr

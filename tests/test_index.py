@@ -216,7 +216,7 @@ def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatc
 def test_full_rebuilds_everything_and_nothing_to_do_keeps_the_live_build(tiny, embedder):
     first = build_index(tiny, embedder, warn=lambda m: None)
     again = build_index(tiny, embedder, warn=lambda m: None)
-    assert again.folder == first.folder and again.unchanged == 2 and again.chunks_added == 0
+    assert again.folder == first.folder and again.unchanged == 2 and again.chunks_added == 0 and not again.changed
     full = build_index(tiny, embedder, warn=lambda m: None, full=True)
     assert full.folder != first.folder and not full.incremental and full.chunks_added == full.chunks
 
@@ -229,13 +229,14 @@ def test_a_build_killed_at_any_moment_leaves_the_previous_index_serving(tmp_path
     import sys
     import time
 
-    from conftest import DEFAULT_FILE, ROOT, SQUAD_CORPUS
+    from conftest import DEFAULT_FILE, ROOT
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "overview.txt").write_bytes(DEFAULT_FILE.read_bytes())
-    lines = SQUAD_CORPUS.read_text(encoding="utf-8").splitlines()[:150]
-    (data / "paragraphs.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    words = DEFAULT_FILE.read_text(encoding="utf-8").split()
+    rows = [_json.dumps({"id": f"p{i}", "text": " ".join(words[i % 300:i % 300 + 120]) + "."}) for i in range(150)]
+    (data / "paragraphs.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")  # enough for a build of seconds
     config = build_config({}, data_dir=data, index_dir=tmp_path / "index")
     first = build_index(config, embedder, warn=lambda m: None)
     rng = random.Random(7)

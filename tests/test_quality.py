@@ -8,10 +8,9 @@ import pytest
 
 from qa.evaluation import answer_is_correct
 
-from conftest import ROOT, run_qa
+from conftest import ROOT, run_qa, shared_eval
 
 OWN = ROOT / "eval" / "osce"
-SHARED = ROOT.parent / "shared" / "eval"
 
 
 def own_questions():
@@ -51,7 +50,7 @@ def test_follow_ups_need_their_history(assistant):
 
 def squad_slice(folder: Path, articles: tuple[str, ...]) -> Path:
     """The SQuAD 2.0 dev paragraphs of some articles, with all their questions, in the BEIR layout."""
-    src = SHARED / "squad_v2_dev"
+    src = shared_eval() / "squad_v2_dev"
     folder.mkdir()
     keep = lambda doc_id: doc_id.split("_")[0] in articles  # noqa: E731
     corpus = [line for line in (src / "corpus.jsonl").open(encoding="utf-8") if keep(json.loads(line)["id"])]
@@ -70,7 +69,7 @@ def squad_slice(folder: Path, articles: tuple[str, ...]) -> Path:
 
 def scifact_slice(folder: Path, queries: int, distractors: int) -> Path:
     """The first SciFact test queries, their relevant abstracts and the first other abstracts."""
-    src = SHARED / "scifact"
+    src = shared_eval() / "scifact"
     folder.mkdir()
     chosen = [json.loads(line) for line in (src / "queries.jsonl").open(encoding="utf-8")]
     qrels = [line.split("\t") for line in (src / "qrels.tsv").read_text().splitlines()[1:]]
