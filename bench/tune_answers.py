@@ -38,9 +38,8 @@ def collect(assistant: Assistant, dataset, article: dict[str, int], top_k: int) 
                            answering.type_bonus(text, c.text) > 0, c.hit.score, c.hit.rank) for c in cands],
                          dtype=np.float32).reshape(-1, 5)
         labels = np.array([any(g in normalize(c.text) for g in gold) for c in cands])
-        evidence = answering.evidence(text, hits, index.lexical) if hasattr(answering, "evidence") else {}
         rows.append({"qid": qid, "even": article[qid] % 2 == 0, "answerable": qid not in dataset.unanswerable,
-                     "feats": feats, "labels": labels, "evidence": evidence})
+                     "feats": feats, "labels": labels})
     return rows
 
 

@@ -21,23 +21,14 @@ from qa.assistant import Assistant  # noqa: E402
 from qa.config import build_config  # noqa: E402
 from qa.embedding import set_threads  # noqa: E402
 from qa.evaluation import document_id, index_config, load_dataset, retrieval_scores, take  # noqa: E402
-from qa.retrieval import CANDIDATES  # noqa: E402
+from qa import retrieval  # noqa: E402
 
 
 def candidates(assistant: Assistant, query: str):
     index = assistant.index
-    vector = assistant.embedder.encode_cached([query])
-    dense_ids = [i for _, i in index.store.search_ids(vector, CANDIDATES)]
-    bm25 = index.lexical.scores(query)
-    top = np.argpartition(-bm25, min(CANDIDATES, len(bm25) - 1))[:CANDIDATES]
-    ids = list(dict.fromkeys(dense_ids + [int(index.lexical.ids[i]) for i in top if bm25[i] > 0]))
-    position = {int(v): p for p, v in enumerate(index.lexical.ids)}
-    cosine = index.store.similarities(vector[0], ids)
-    lexical = np.array([bm25[position[i]] for i in ids], dtype=np.float32)
-    docs = [document_id(index.store.chunk(i).source) for i in ids]
-    sentences = np.array([float((index.store.sentence_vectors(index.store.chunk(i)) @ vector[0]).max())
-                          for i in ids], dtype=np.float32)
-    return docs, cosine, lexical, sentences
+    found = retrieval.candidates(index.store, index.lexical, assistant.embedder.encode_cached([query]), query)
+    docs = [document_id(index.store.chunk(i).source) for i in found.ids]
+    return docs, found.cosine, found.bm25, found.sentence_cosine
 
 
 def normalized(x: np.ndarray, how: str) -> np.ndarray:

@@ -8,7 +8,7 @@ import sys
 from typing import Iterator
 
 from .config import ConfigError, build_config
-from .errors import BadQuestion, EmptyCorpus, IndexCorrupt, IndexMismatch, QAError
+from .errors import BadQuestion, EmptyCorpus, QAError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -198,22 +198,12 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "serve":
         from .embedding import set_threads
-        from .indexing import changed_files, index_exists
         from .server import bind, serve
 
         sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
-        changed = changed_files(config) if index_exists(config) else None
-        if changed == []:
-            try:
-                assistant.reload()
-            except (IndexMismatch, IndexCorrupt) as e:  # derived data: rebuilding it loses nothing
-                print(f"{str(e).split('; rebuild it with')[0]}; rebuilding it", file=sys.stderr)
-                changed = None
-        if changed:
-            print(f"the data folder changed since the last build ({', '.join(changed[:3])}"
-                  f"{', ...' if len(changed) > 3 else ''}); rebuilding the index", file=sys.stderr)
-        if changed or changed is None:
-            _print_build(assistant.build(_warn, progress=True), config)
+        # Up to date with the data folder before serving: nothing to do when nothing changed, an incremental
+        # build when files did, a full one when there is no index or it is from another version or model.
+        _print_build(assistant.build(_warn, progress=True), config)
         assistant.warm_up(warn=_warn)
         set_threads(config.threads)
         print(f"serving {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port} "

@@ -118,33 +118,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _unchanged_live_build(config: Config) -> dict | None:
-    """The live build's manifest when it matches this run's settings and no file changed since; else None."""
-    folder = current_folder(config.index_dir)
-    if folder is None:
-        return None
-    try:
-        manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-        same = (manifest["format_version"] == FORMAT_VERSION and manifest["model"] == config.model
-                and manifest["chunking"] == chunking_settings(config) and manifest["lexical"] == TOKENIZER)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return manifest if same and not changed_files(config) else None
-
-
-def _previous_build(config: Config, embedder: Embedder) -> tuple[FaissStore, dict] | None:
-    """The live build's store and file list, when it can be extended; None means a full build."""
-    if not index_exists(config):
-        return None
-    try:
-        loaded = load_index(config)
-    except QAError:
-        return None  # another model, format or chunking, or unreadable: start afresh
-    if loaded.manifest["dimension"] != embedder.dimension:
-        return None
-    return loaded.store, loaded.manifest["files"]
-
-
 def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
                 progress: bool = False, full: bool = False) -> BuildReport:
     """Bring the index up to date with config.data_dir in a new build, then make it live.
@@ -159,11 +132,13 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
     config.index_dir.mkdir(parents=True, exist_ok=True)
     with _BuildLock(config.index_dir):
-        live = None if full else _unchanged_live_build(config)
-        if live is not None:  # nothing to do, and no model to load: the live build stands
-            return BuildReport(files=live["file_count"], chunks=live["chunk_count"], skipped=0,
-                               seconds=time.perf_counter() - t0, folder=current_folder(config.index_dir),
-                               unchanged=len(live["files"]), incremental=True, changed=False)
+        shas = data_hashes(config)
+        live = None if full else _loadable_live_build(config)
+        if live is not None and not _changed(live.manifest["files"], shas):
+            # nothing to do, and no model to load: the live build stands
+            return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
+                               seconds=time.perf_counter() - t0, folder=live.folder,
+                               unchanged=len(shas), incremental=True, changed=False)
         tokenizer = load_tokenizer(embedder.path)
         skipped: list[str] = []
 
@@ -171,10 +146,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             skipped.append(message)
             warn(message)
 
-        listed = dict(list_files(config.data_dir))
-        shas = {source: file_sha256(path) for source, path in listed.items()}
-        previous = None if full else _previous_build(config, embedder)
-        store, old_files = previous if previous else (FaissStore(embedder.dimension), {})
+        previous = live if live is not None and live.manifest["dimension"] == embedder.dimension else None
+        store, old_files = (previous.store, previous.manifest["files"]) if previous else \
+            (FaissStore(embedder.dimension), {})
         unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
         gone = sorted(set(old_files) - set(shas))
         updated = sorted(s for s in shas if s in old_files and s not in unchanged)
@@ -264,6 +238,25 @@ def current_folder(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def data_hashes(config: Config) -> dict[str, str]:
+    """sha256 of every file the data folder offers for indexing, by source."""
+    return {source: file_sha256(path) for source, path in list_files(config.data_dir)}
+
+
+def _changed(built: dict, now: dict[str, str]) -> list[str]:
+    return sorted(s for s in set(now) | set(built) if now.get(s) != built.get(s, {}).get("sha256"))
+
+
+def _loadable_live_build(config: Config) -> LoadedIndex | None:
+    """The live build when it loads and matches this run's settings (no model needed); else None."""
+    if not index_exists(config):
+        return None
+    try:
+        return load_index(config)
+    except QAError:
+        return None  # another model, format or chunking, or unreadable: a full build replaces it
+
+
 def changed_files(config: Config) -> list[str]:
     """Files of the data folder that are new, changed or gone since the live build (by sha256)."""
     folder = current_folder(config.index_dir)
@@ -271,8 +264,7 @@ def changed_files(config: Config) -> list[str]:
         built = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return ["(unreadable manifest)"]
-    now = {source: file_sha256(path) for source, path in list_files(config.data_dir)}
-    return sorted(s for s in set(now) | set(built) if now.get(s) != built.get(s, {}).get("sha256"))
+    return _changed(built, data_hashes(config))
 
 
 def index_exists(config: Config) -> bool:

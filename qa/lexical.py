@@ -33,6 +33,7 @@ class Bm25Index:
         self.model = model
         self.ids = ids
         self.stemmer = _stemmer()
+        self.position = {int(v): p for p, v in enumerate(ids)}  # store id -> row of scores()
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -8,6 +8,8 @@ tuned on the SciFact train split and on the even-numbered SQuAD dev articles (be
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .embedding import Embedder
@@ -33,26 +35,41 @@ def dense_search(store: VectorStore, embedder: Embedder, query: str, k: int) -> 
     return [Hit(rank=r, score=score, chunk=chunk) for r, (score, chunk) in enumerate(pairs, start=1)]
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """The chunks either ranker found for a query, each scored by both."""
+    ids: list[int]  # store ids
+    cosine: np.ndarray  # question vs chunk
+    sentence_cosine: np.ndarray  # question vs the chunk's best sentence
+    bm25: np.ndarray
+
+
+def candidates(store: VectorStore, lexical: Bm25Index, vector: np.ndarray, query: str,
+               depth: int = CANDIDATES) -> Candidates:
+    """The `depth` best chunks by vector and the `depth` best by BM25 (vector: shape (1, d))."""
+    dense_ids = [i for _, i in store.search_ids(vector, depth)]
+    bm25 = lexical.scores(query)
+    top = np.argpartition(-bm25, min(depth, len(bm25) - 1))[:depth] if len(bm25) else np.zeros(0, dtype=np.int64)
+    ids = list(dict.fromkeys(dense_ids + [int(lexical.ids[i]) for i in top if bm25[i] > 0]))
+    if not ids:
+        empty = np.zeros(0, dtype=np.float32)
+        return Candidates([], empty, empty, empty)
+    sentences = np.array([float((store.sentence_vectors(store.chunk(i)) @ vector[0]).max()) for i in ids],
+                         dtype=np.float32)
+    position = lexical.position
+    return Candidates(ids, store.similarities(vector[0], ids), sentences,
+                      np.array([bm25[position[i]] if i in position else 0.0 for i in ids], dtype=np.float32))
+
+
 def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embedder, query: str, k: int,
                   weight: float = DENSE_WEIGHT, depth: int = CANDIDATES) -> list[Hit]:
     """The k best chunks by fused dense and BM25 score (dense only when there is no BM25 index)."""
     if lexical is None or weight >= 1.0:
         return dense_search(store, embedder, query, k)
-    vector = embedder.encode_cached([query])
-    depth = max(depth, k)
-    dense_ids = store.search_ids(vector, depth)
-    bm25 = lexical.scores(query)
-    top = np.argpartition(-bm25, min(depth, len(bm25) - 1))[:depth] if len(bm25) else np.zeros(0, dtype=np.int64)
-    lexical_ids = [int(lexical.ids[i]) for i in top if bm25[i] > 0]
-    ids = list(dict.fromkeys([i for _, i in dense_ids] + lexical_ids))
-    if not ids:
+    found = candidates(store, lexical, embedder.encode_cached([query]), query, max(depth, k))
+    if not found.ids:
         return []
-    cosine = store.similarities(vector[0], ids)
-    sentences = np.array([float((store.sentence_vectors(store.chunk(i)) @ vector[0]).max()) for i in ids],
-                         dtype=np.float32)
-    cosine = (1 - SENTENCE_SHARE) * cosine + SENTENCE_SHARE * sentences
-    position = {int(v): p for p, v in enumerate(lexical.ids)}
-    lexical_scores = np.array([bm25[position[i]] if i in position else 0.0 for i in ids], dtype=np.float32)
-    fused = fuse(cosine, lexical_scores, weight)
+    dense = (1 - SENTENCE_SHARE) * found.cosine + SENTENCE_SHARE * found.sentence_cosine
+    fused = fuse(dense, found.bm25, weight)
     order = np.argsort(-fused, kind="stable")[:k]
-    return [Hit(rank=r, score=float(fused[j]), chunk=store.chunk(ids[j])) for r, j in enumerate(order, start=1)]
+    return [Hit(rank=r, score=float(fused[j]), chunk=store.chunk(found.ids[j])) for r, j in enumerate(order, start=1)]
