@@ -1,9 +1,11 @@
 """Benchmark: index build throughput against raw model.encode on the same chunks, and in-process ask latency.
 
-    python bench/bench_build_and_ask.py [--docs 300] [--repeats 3]
+    python bench/bench_build_and_ask.py [--docs 300] [--repeats 3] [--backend onnx-int8]
 
 Build corpus: the first --docs SQuAD 2.0 dev paragraphs (../shared/eval/squad_v2_dev), one .txt file each.
-Build and raw encode alternate --repeats times; medians are reported, and their ratio.
+Build and raw encode alternate --repeats times; medians are reported, and their ratio. Raw encode is the
+backend's own: sentence-transformers' model.encode for torch, the ONNX session over the tokenized chunks
+(Embedder.encode: tokenize, run, mean-pool) for onnx and onnx-int8.
 Ask latency: the default corpus, one torch/FAISS thread, question-vector cache cleared before every question.
 """
 from __future__ import annotations
@@ -21,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
 from qa.config import ROOT, build_config  # noqa: E402
-from qa.embedding import Embedder, set_threads  # noqa: E402
-from qa.indexing import build_index  # noqa: E402
+from qa.embedding import Embedder  # noqa: E402
+from qa.indexing import build_index, encoder_dir  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
 
 SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
@@ -41,7 +43,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def bench_build(docs: int, repeats: int) -> dict:
+def bench_build(docs: int, repeats: int, backend: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     data = tmp / "data"
     data.mkdir()
@@ -49,9 +51,16 @@ def bench_build(docs: int, repeats: int) -> dict:
         for i, line in zip(range(docs), f):
             row = json.loads(line)
             (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
-    embedder = Embedder()
+    config = build_config({}, data_dir=data, index_dir=tmp / "index", backend=backend)
+    embedder = Embedder(backend=backend, encoder_dir=encoder_dir(config), shared_dir=config.cache_dir / "encoders")
     embedder.warm_up()
-    config = build_config({}, data_dir=data, index_dir=tmp / "index")
+    if backend == "torch":
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(embedder.path), device="cpu")
+        raw_encode = lambda texts: model.encode(texts, batch_size=32, normalize_embeddings=True)  # noqa: E731
+    else:
+        raw_encode = embedder.encode
     tokenizer = load_tokenizer(embedder.path)
     texts = [c.text for d in read_corpus(data, print)
              for c in chunk_document(d, tokenizer, config.chunk_tokens, config.overlap_tokens)]
@@ -59,7 +68,7 @@ def bench_build(docs: int, repeats: int) -> dict:
     build_s, raw_s = [], []
     for _ in range(repeats):
         t = time.perf_counter()
-        embedder._model.encode(texts, batch_size=32, normalize_embeddings=True)
+        raw_encode(texts)
         raw_s.append(time.perf_counter() - t)
         report = build_index(config, embedder, warn=print, full=True)
         build_s.append(report.seconds)
@@ -74,9 +83,9 @@ def bench_search(config, embedder, rounds: int) -> dict:
     """Search p50 on the build corpus, hybrid against dense only, over SQuAD questions on those paragraphs."""
     from qa.retrieval import dense_search, hybrid_search
 
-    set_threads(1)
     assistant = Assistant(config)
     assistant.embedder = embedder
+    assistant.set_threads(1)
     index = assistant.index
     questions = [json.loads(line)["text"] for line in (SQUAD.parent / "queries.jsonl").open(encoding="utf-8")][:200]
     times = {"dense": [], "hybrid": []}
@@ -91,11 +100,11 @@ def bench_search(config, embedder, rounds: int) -> dict:
     return {"searches": len(times["dense"]), **{f"{k}_ms_p50": round(statistics.median(v), 2) for k, v in times.items()}}
 
 
-def bench_ask(rounds: int) -> dict:
+def bench_ask(rounds: int, backend: str) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="qa-bench-ask-"))
-    assistant = Assistant(build_config({}, index_dir=tmp / "index"))
+    assistant = Assistant(build_config({}, index_dir=tmp / "index", backend=backend))
     assistant.warm_up(build_if_missing=True, warn=print)
-    set_threads(1)
+    assistant.set_threads(1)
     cold, warm = [], []
     for _ in range(rounds):
         for q in QUESTIONS:
@@ -117,15 +126,16 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=300)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
     args = p.parse_args()
-    build, config, embedder = bench_build(args.docs, args.repeats)
-    print(f"build: {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
+    build, config, embedder = bench_build(args.docs, args.repeats, args.backend)
+    print(f"build ({args.backend}): {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
           f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (median of "
           f"{args.repeats})")
     search = bench_search(config, embedder, 1)
     print(f"search (that corpus, 1 thread, question vector not cached, {search['searches']} questions): dense p50 "
           f"{search['dense_ms_p50']} ms, hybrid p50 {search['hybrid_ms_p50']} ms")
-    ask = bench_ask(args.rounds)
+    ask = bench_ask(args.rounds, args.backend)
     print(f"ask (default corpus, 1 thread, {ask['questions']} asks): p50 {ask['ask_ms_p50']} ms, "
           f"p95 {ask['ask_ms_p95']} ms; repeated question p50 {ask['ask_repeat_ms_p50']} ms")
     print(json.dumps({"build": build, "search": search, "ask": ask}))

@@ -11,16 +11,18 @@ from typing import Callable
 
 from .answering import compose_answer, key_terms
 from .config import Config
-from .embedding import Embedder
-from .errors import BadQuestion, IndexMismatch, QAError
-from .indexing import (BuildReport, LoadedIndex, build_index, current_folder, index_exists, load_index,
-                       rebuild_command)
+from .config import DEFAULT_BACKEND
+from .embedding import Embedder, set_threads
+from .errors import BadQuestion, IndexMismatch, NotReady, QAError
+from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, current_folder, encoder_dir,
+                       index_exists, load_index, rebuild_command)
 from .records import Answer, Hit
 from .retrieval import hybrid_search
 
 log = logging.getLogger("qa.assistant")
 MAX_K = 100
 RELOAD_CHECK_SECONDS = 1.0  # how often a serving assistant looks for a newer build
+STARTUP_WAIT_SECONDS = 60.0  # how long a request waits for a starting assistant before "retry"
 MAX_HISTORY_TURNS = 20
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same)\b", re.I)
 
@@ -73,14 +75,68 @@ class Assistant:
 
     def __init__(self, config: Config):
         self.config = config
-        self.embedder = Embedder(config.model)
+        self.embedder = self._embedder(config.backend or DEFAULT_BACKEND, threads=None)
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
         self._failed: Path | None = None
+        self._ready = threading.Event()
+        self._ready.set()
+        self.startup_error: QAError | None = None
+
+    def start(self, prepare: Callable[[], None], failed: Callable[[QAError], None]) -> threading.Thread:
+        """Run prepare (bring the index up to date, load the model) in the background while the web page is
+        already served; questions wait for it (up to STARTUP_WAIT_SECONDS). failed(error) is called if it fails."""
+        self._ready.clear()
+
+        def run() -> None:
+            try:
+                prepare()
+            except QAError as e:
+                self.startup_error = e
+                failed(e)
+            except Exception:
+                log.exception("starting the assistant failed")
+                self.startup_error = QAError("the assistant could not start; the server log has the details")
+                failed(self.startup_error)
+            finally:
+                self._ready.set()
+
+        thread = threading.Thread(target=run, name="qa-startup", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set() and self.startup_error is None
+
+    def _wait_until_ready(self) -> None:
+        if threading.current_thread().name == "qa-startup":  # the start-up work itself
+            return
+        if not self._ready.wait(STARTUP_WAIT_SECONDS):
+            raise NotReady("The assistant is still starting (indexing the documents); please retry in a moment.")
+        if self.startup_error is not None:
+            raise self.startup_error
+
+    def _embedder(self, backend: str, threads: int | None) -> Embedder:
+        return Embedder(self.config.model, backend=backend, encoder_dir=encoder_dir(self.config), threads=threads,
+                        shared_dir=self.config.cache_dir / "encoders")
+
+    def _use_backend(self, backend: str) -> Embedder:
+        """The embedder for `backend` (the index's encoder): the current one, or a new one in its place."""
+        embedder = self.embedder
+        if embedder.backend != backend:
+            embedder = self.embedder = self._embedder(backend, threads=embedder.threads)
+        return embedder
+
+    def set_threads(self, n: int) -> None:
+        """Threads per request for encoding and FAISS (1 when serving)."""
+        set_threads(n)
+        self.embedder.set_threads(n)
 
     def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
-        report = build_index(self.config, self.embedder, warn, progress=progress, full=full)
+        embedder = self._use_backend(chosen_backend(self.config))
+        report = build_index(self.config, embedder, warn, progress=progress, full=full)
         self.reload()
         return report
 
@@ -93,6 +149,7 @@ class Assistant:
 
     def reload(self) -> LoadedIndex:
         loaded = load_index(self.config)
+        self._use_backend(loaded.manifest["backend"])
         with self._lock:
             self._index = loaded
         return loaded
@@ -117,6 +174,7 @@ class Assistant:
 
     @property
     def index(self) -> LoadedIndex:
+        self._wait_until_ready()
         if self._index is None:
             loaded = self.reload()
             if loaded.manifest["dimension"] != self.embedder.dimension:
@@ -133,7 +191,8 @@ class Assistant:
         if not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         index = self.index
-        return hybrid_search(index.store, index.lexical, self.embedder, query, k)
+        embedder = self.embedder  # the index's encoder (a reload may swap both)
+        return hybrid_search(index.store, index.lexical, embedder, query, k)
 
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
         """An answer citing the documents. history (earlier turns) lets a follow-up refer back."""
@@ -142,7 +201,7 @@ class Assistant:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         query = with_context(question, history or [])
         index = self.index
-        store = index.store
-        hits = hybrid_search(store, index.lexical, self.embedder, query, k or self.config.top_k)
-        return compose_answer(question, hits, self.embedder, store, self.config.min_score, notice=notice,
+        store, embedder = index.store, self.embedder
+        hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
+        return compose_answer(question, hits, embedder, store, self.config.min_score, notice=notice,
                               query=query)

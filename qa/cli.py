@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Iterator
 
-from .config import ConfigError, build_config
+from .config import BACKENDS, INDEX_TYPES, ConfigError, build_config
 from .errors import BadQuestion, EmptyCorpus, QAError
 
 EXIT_ERROR = 1
@@ -40,14 +40,20 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
                                 "QA_PORT, QA_TOP_K, QA_MIN_SCORE, QA_ALLOWED_ORIGINS, QA_MAX_CONCURRENT, "
-                                "QA_ADMIN_TOKEN and QA_CACHE (flags win).")
+                                "QA_ADMIN_TOKEN, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE and QA_FLAT_LIMIT (flags win).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(cmd: argparse.ArgumentParser, data: bool = False) -> None:
         cmd.add_argument("--index", metavar="DIR", help="index folder (default: index/, or QA_INDEX)")
         cmd.add_argument("--model", metavar="NAME", help="embedding model: the packaged all-MiniLM-L6-v2 "
                          "(default) or a local model folder")
+        cmd.add_argument("--backend", choices=BACKENDS, help="encoder: onnx-int8 (default for a new index), onnx "
+                         "or torch; an existing index keeps its own unless another is asked for (QA_BACKEND)")
         if data:
+            cmd.add_argument("--index-type", choices=INDEX_TYPES, help="FAISS index: flat (exact), ivf, or auto: "
+                             "flat up to --flat-limit chunks, ivf beyond (default auto, or QA_INDEX_TYPE)")
+            cmd.add_argument("--flat-limit", type=int, metavar="N", help="chunks up to which auto stays exact "
+                             "(default 200000, or QA_FLAT_LIMIT)")
             cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md/.html/.pdf/.docx/.jsonl files, or one such file "
                              "(default: data/, or QA_DATA)")
 
@@ -84,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--cache", metavar="DIR", help="where evaluation indexes are kept (default .cache/)")
     c.add_argument("--model", metavar="NAME", help="embedding model (default: the packaged all-MiniLM-L6-v2)")
+    c.add_argument("--backend", choices=BACKENDS, help="encoder (default onnx-int8)")
 
     c = sub.add_parser("serve", help="run the web app (same as python app.py)",
                        description="Serve the chat page; builds the index first when there is none.")
@@ -162,10 +169,8 @@ def _eval(args: argparse.Namespace, config) -> int:
     from pathlib import Path
 
     from .assistant import Assistant
-    from .embedding import set_threads
     from .evaluation import evaluate, load_dataset, take
 
-    set_threads(config.threads)
     dataset = take(load_dataset(Path(args.dataset).expanduser().resolve(),
                                 Path(args.queries).expanduser() if args.queries else None,
                                 Path(args.qrels).expanduser() if args.qrels else None), args.limit)
@@ -185,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
     config = build_config(os.environ, data_dir=getattr(args, "data", None), index_dir=getattr(args, "index", None),
                           cache_dir=getattr(args, "cache", None),
                           model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None),
-                          allowed_origins=getattr(args, "allowed_origins", None))
+                          allowed_origins=getattr(args, "allowed_origins", None), backend=args.backend,
+                          index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None))
     from .assistant import Assistant
 
     if args.command == "eval":
@@ -197,26 +203,29 @@ def _run(args: argparse.Namespace) -> int:
             _watch(assistant, config, quiet=args.quiet)
         return 0
     if args.command == "serve":
-        from .embedding import set_threads
         from .server import bind, serve
 
         sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
-        # Up to date with the data folder before serving: nothing to do when nothing changed, an incremental
-        # build when files did, a full one when there is no index or it is from another version or model.
-        _print_build(assistant.build(_warn, progress=True), config)
-        assistant.warm_up(warn=_warn)
-        set_threads(config.threads)
-        print(f"serving {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port} "
-              f"(API docs at /docs, widget at /widget.js)", file=sys.stderr)
-        serve(assistant, config, sock)
+        print(f"starting at http://{config.host}:{config.port} (API docs at /docs, widget at /widget.js)",
+              file=sys.stderr, flush=True)
+
+        def prepare() -> None:
+            # Up to date with the data folder before answering: nothing to do when nothing changed, an
+            # incremental build when files did, a full one when there is no index or it is from another
+            # version or model. The page is served meanwhile; questions wait for this.
+            _print_build(assistant.build(_warn, progress=True), config)
+            assistant.set_threads(config.threads)
+            assistant.warm_up(warn=_warn)
+            print(f"ready: {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port}",
+                  file=sys.stderr, flush=True)
+
+        serve(assistant, config, sock, prepare=prepare)
         return 0
 
     if (args.text is None) == (args.batch is None):
         what = "query" if args.command == "search" else "question"
         raise ConfigError(f"give either a {what} or --batch FILE")
-    from .embedding import set_threads
-
-    set_threads(config.threads)
+    assistant.set_threads(config.threads)
     k = getattr(args, "k", None)
     if args.batch is None:
         if args.command == "search":

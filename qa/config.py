@@ -25,7 +25,13 @@ ENV_FIELDS = {
     "QA_MAX_CONCURRENT": "max_concurrent",
     "QA_CACHE": "cache_dir",
     "QA_ADMIN_TOKEN": "admin_token",
+    "QA_BACKEND": "backend",
+    "QA_INDEX_TYPE": "index_type",
+    "QA_FLAT_LIMIT": "flat_limit",
 }
+BACKENDS = ("torch", "onnx", "onnx-int8")
+DEFAULT_BACKEND = "onnx-int8"  # a new index's encoder when none is asked for
+INDEX_TYPES = ("auto", "flat", "ivf")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
 
@@ -33,7 +39,7 @@ _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 class Config:
     data_dir: Path = ROOT / "data"
     index_dir: Path = ROOT / "index"
-    cache_dir: Path = ROOT / ".cache"  # indexes built by `qa eval`, named by content hash
+    cache_dir: Path = ROOT / ".cache"  # indexes built by `qa eval` (named by content hash), shared ONNX exports
     model: str = DEFAULT_MODEL  # the packaged model's name, a local model folder, or a cached hub name
     host: str = "127.0.0.1"
     port: int = 7860
@@ -46,6 +52,9 @@ class Config:
     allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
     admin_token: str = field(default="", repr=False)  # enables uploads (web panel, POST /api/documents)
     max_concurrent: int = 4  # questions answered at once by the HTTP API; more wait briefly, then get 429
+    backend: str = ""  # encoder for building: torch, onnx, onnx-int8; "" keeps the index's (onnx-int8 when new)
+    index_type: str = "auto"  # FAISS index: flat (exact), ivf (inverted lists), auto: flat up to flat_limit
+    flat_limit: int = 200_000  # chunks up to which auto keeps exact search
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -88,6 +97,12 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         raise ConfigError(f"min_score must be between 0 and 1, got {config.min_score}")
     if not 1 <= config.max_concurrent <= 256:
         raise ConfigError(f"max_concurrent must be between 1 and 256, got {config.max_concurrent}")
+    if config.backend not in ("",) + BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
+    if config.index_type not in INDEX_TYPES:
+        raise ConfigError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {config.index_type!r}")
+    if config.flat_limit < 0:
+        raise ConfigError(f"flat limit must be 0 or more, got {config.flat_limit}")
     bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]
     if bad or not config.origins:
         raise ConfigError(f"allowed origins must be * or a comma-separated list like https://example.com, "

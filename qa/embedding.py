@@ -8,14 +8,20 @@ then needs no extra encoding at query time.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import re
+import shutil
+import sys
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from .config import DEFAULT_MODEL
+from .config import BACKENDS, DEFAULT_MODEL
 from .errors import ModelUnavailable
 
 # Never reach for the hub: the model ships inside a package or sits in a local folder.
@@ -47,12 +53,13 @@ def resolve_model_path(model: str) -> Path:
 
 
 def set_threads(n: int) -> None:
-    """Torch and FAISS threads for this process (1 per request when serving)."""
+    """FAISS threads for this process, and torch's when torch is loaded (1 per request when serving).
+    ONNX sessions take their thread count from Embedder.set_threads."""
     import faiss
-    import torch
 
     faiss.omp_set_num_threads(n)
-    torch.set_num_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -60,12 +67,75 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-class Embedder:
-    """Encodes text with a sentence-transformers model. Cheap to construct; warm_up() loads the model."""
+def encoder_file(encoder_dir: Path, model: str, model_path: Path, backend: str) -> Path:
+    """Where the ONNX export of `model` for `backend` is kept: named by the model and its weights file
+    (name, size, modification time), so a changed model folder is exported again."""
+    weights = sorted(p for p in model_path.glob("*") if p.suffix in (".safetensors", ".bin"))
+    facts = [model] + [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")[-60:] or "model"
+    digest = hashlib.sha256("\0".join(facts).encode("utf-8")).hexdigest()[:12]
+    return encoder_dir / f"{slug}-{digest}-{backend}.onnx"
 
-    def __init__(self, model: str = DEFAULT_MODEL, cache_size: int = 4096):
+
+class _TorchForward:
+    """Token vectors from the transformer, run by torch."""
+
+    def __init__(self, path: Path, threads: int):
+        import torch
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        self.torch = torch
+        self.model = AutoModel.from_pretrained(str(path)).eval()
+        torch.set_num_threads(threads)
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                             token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
+        return out.last_hidden_state.numpy()
+
+
+class _OnnxForward:
+    """Token vectors from the exported transformer, run by ONNX Runtime (no torch); safe to call from
+    several threads at once."""
+
+    def __init__(self, file: Path):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # parallel over texts instead (Embedder._batches)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                       "token_type_ids": np.zeros_like(ids)})[0]
+
+
+class Embedder:
+    """Encodes text with a sentence-transformers model (mean pooling). Cheap to construct; warm_up() loads it.
+
+    backend: "torch" runs the model with torch; "onnx" and "onnx-int8" run its ONNX export (int8: MatMul
+    weights quantized per channel), exported once into encoder_dir and reused, without importing torch."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, cache_size: int = 4096, backend: str = "torch",
+                 encoder_dir: Path | None = None, threads: int | None = None, shared_dir: Path | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend != "torch" and encoder_dir is None:
+            raise ValueError(f"the {backend} backend needs a folder for its exported model")
         self.model_name = model
-        self._model = None
+        self.backend = backend
+        self.encoder_dir = encoder_dir
+        self.shared_dir = shared_dir  # exports shared by every index of this machine, copied from when present
+        self.threads = threads or os.cpu_count() or 1
+        self._forward = None
+        self._workers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -75,64 +145,116 @@ class Embedder:
     def path(self) -> Path:
         return resolve_model_path(self.model_name)
 
+    @property
+    def loaded(self) -> bool:
+        return self._forward is not None
+
+    def set_threads(self, n: int) -> None:
+        """Threads per encoding call from now on."""
+        with self._lock:
+            self.threads = n
+            if self.backend == "torch" and self._forward is not None:
+                self._forward.torch.set_num_threads(n)
+
     def warm_up(self) -> None:
         with self._lock:
-            if self._model is not None:
+            if self._forward is not None:
                 return
             path = self.path
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.set_verbosity_error()
-            hf_logging.disable_progress_bar()
-            from sentence_transformers import SentenceTransformer
-            from tokenizers import Tokenizer
-
             try:
-                model = SentenceTransformer(str(path), device="cpu")
+                from tokenizers import Tokenizer
+
+                settings = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8")) \
+                    if (path / "sentence_bert_config.json").is_file() else {}
+                config = json.loads((path / "config.json").read_text(encoding="utf-8"))
                 tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+                max_seq = int(settings.get("max_seq_length") or config.get("max_position_embeddings", 512))
+                dimension = int(config["hidden_size"])
+                if self.backend == "torch":
+                    forward = _TorchForward(path, self.threads)
+                else:
+                    forward = _OnnxForward(self._export(path))
+            except ModelUnavailable:
+                raise
             except Exception as e:
-                raise ModelUnavailable(f"cannot load model {self.model_name!r}: {e}") from None
+                raise ModelUnavailable(f"cannot load model {self.model_name!r} ({self.backend}): "
+                                       f"{str(e).splitlines()[0][:300] if str(e) else type(e).__name__}") from None
             tokenizer.no_padding()
-            tokenizer.enable_truncation(max_length=model.max_seq_length)
+            tokenizer.enable_truncation(max_length=max_seq)
             self._tokenizer = tokenizer
-            self._transformer = model[0].auto_model.eval()
-            self._dimension = int(model.get_embedding_dimension())
-            self._max_seq = int(model.max_seq_length)
-            self._model = model
+            self._dimension = dimension
+            self._forward = forward
+
+    def _export(self, path: Path) -> Path:
+        """The ONNX file beside the index: there already, copied from the shared folder, or exported."""
+        file = encoder_file(self.encoder_dir, self.model_name, path, self.backend)
+        if file.is_file():
+            return file
+        from .onnx_export import export_onnx
+
+        shared = encoder_file(self.shared_dir, self.model_name, path, self.backend) if self.shared_dir else None
+        if shared is not None and not shared.is_file():
+            try:
+                export_onnx(path, shared, int8=self.backend == "onnx-int8")
+            except OSError:  # a read-only shared folder: export beside the index only
+                shared = None
+        if shared is None:
+            return export_onnx(path, file, int8=self.backend == "onnx-int8")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+        shutil.copyfile(shared, tmp)
+        os.replace(tmp, file)
+        return file
 
     @property
     def dimension(self) -> int:
         self.warm_up()
         return self._dimension
 
-    def _token_vectors(self, texts: list[str]):
-        """(encodings, token vectors [batch, tokens, dim], attention mask) for one batch of texts."""
-        import torch
-
-        encodings = self._tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
-        for i, e in enumerate(encodings):
-            ids[i, :len(e.ids)] = e.ids
-            mask[i, :len(e.ids)] = 1
-        with torch.inference_mode():
-            out = self._transformer(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                                    token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
-        return encodings, out.last_hidden_state.numpy(), mask
+    def _ready(self):
+        self.warm_up()
+        return self._forward
 
     def _batches(self, texts: list[str], batch_size: int):
-        """Batches of indices, longest texts first, so that padding stays small."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for a in range(0, len(order), batch_size):
-            yield order[a:a + batch_size]
+        """(indices, encodings, token vectors [batch, tokens, dim], attention mask) per batch; texts are
+        tokenized first and batched by token count, longest first, so that padding stays small.
+
+        The ONNX backends run one text at a time, `threads` texts at once on one-thread sessions: int8
+        activations are quantized with one scale per run, so a text batched with others would get a vector
+        that depends on them (an incremental build would then differ from a full one); and one-text runs in
+        parallel measured faster here than batches on two threads (bench/bench_encoders.py)."""
+        forward = self._ready()
+        encodings = self._tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        size = batch_size if self.backend == "torch" else 1
+
+        def run(idx: list[int]):
+            width = len(encodings[idx[0]].ids)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            return idx, [encodings[i] for i in idx], forward(ids, mask), mask
+
+        groups = [order[a:a + size] for a in range(0, len(order), size)]
+        if self.backend != "torch" and self.threads > 1 and len(groups) > 1:
+            yield from self._pool().map(run, groups)
+        else:
+            yield from map(run, groups)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._workers is None or self._workers._max_workers != self.threads:
+                self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="encode")
+            return self._workers
 
     def encode(self, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (mean pooling, as sentence-transformers)."""
         self.warm_up()
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for idx in self._batches(texts, batch_size):
-            _, tokens, mask = self._token_vectors([texts[i] for i in idx])
+        for idx, _, tokens, mask in self._batches(texts, batch_size):
             sums = (tokens * mask[..., None]).sum(axis=1)
             out[idx] = _unit(sums / mask.sum(axis=1, keepdims=True))
         return out
@@ -144,8 +266,7 @@ class Embedder:
         self.warm_up()
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         parts: list[np.ndarray] = [np.zeros((0, self._dimension), dtype=np.float16)] * len(texts)
-        for idx in self._batches(texts, batch_size):
-            encodings, tokens, mask = self._token_vectors([texts[i] for i in idx])
+        for idx, encodings, tokens, mask in self._batches(texts, batch_size):
             for row, i in enumerate(idx):
                 n = int(mask[row].sum())
                 vec = tokens[row, :n]

@@ -35,3 +35,7 @@ class ModelUnavailable(QAError):
 
 class ServerUnavailable(QAError):
     """The web server cannot listen where it was told to (a busy port, an unknown address)."""
+
+
+class NotReady(QAError):
+    """The assistant is still starting (building or loading the index) and did not become ready in time."""

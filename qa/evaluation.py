@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .config import Config
+from .config import DEFAULT_BACKEND, Config
 from .errors import IndexMismatch, IndexMissing, QAError
 
 RETRIEVAL_DEPTH = 100  # chunks retrieved per query, enough for 10 distinct documents
@@ -117,8 +117,10 @@ def index_config(config: Config, dataset: Dataset, cache_dir: Path) -> Config:
     with dataset.corpus.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    digest.update(f"\0{config.model}\0{config.chunk_tokens}\0{config.overlap_tokens}".encode())
-    return replace(config, data_dir=dataset.corpus, index_dir=cache_dir / f"{dataset.name}-{digest.hexdigest()[:16]}")
+    backend = config.backend or DEFAULT_BACKEND
+    digest.update(f"\0{config.model}\0{config.chunk_tokens}\0{config.overlap_tokens}\0{backend}".encode())
+    return replace(config, data_dir=dataset.corpus, backend=backend,
+                   index_dir=cache_dir / f"{dataset.name}-{digest.hexdigest()[:16]}")
 
 
 def document_id(source: str) -> str:
@@ -188,6 +190,7 @@ def evaluate(assistant_factory: Callable[[Config], object], config: Config, data
         assistant.build(warn, progress=progress)
         built = True
     index_seconds = time.perf_counter() - t0
+    assistant.set_threads(config.threads)  # built with every core, questions answered as when serving
     assistant.embedder.warm_up()
 
     per_query: dict[str, list[float]] = {}

@@ -3,6 +3,7 @@
 Layout of the index folder:
     CURRENT                  the name of the live build, replaced atomically (os.replace)
     builds/<build>/          manifest.json, vectors.faiss, chunks.jsonl, sentences.npy, bm25/
+    encoders/                the model exported to ONNX for the onnx backends (made once, kept)
     .lock                    held by a running build
 A build writes builds/.tmp-<build>/, renames it into place, then swaps CURRENT: a reader sees
 either the old build or the new one, never a half-written one.
@@ -22,7 +23,7 @@ from typing import Callable
 
 from . import __version__
 from .chunking import chunk_document, load_tokenizer, sentence_spans
-from .config import Config
+from .config import BACKENDS, DEFAULT_BACKEND, Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from .lexical import TOKENIZER, Bm25Index
@@ -30,10 +31,11 @@ from .reading import file_sha256, list_files, read_corpus
 from .records import Chunk
 from .store import FaissStore
 
-FORMAT_VERSION = 2  # 2: BM25 beside the vectors
+FORMAT_VERSION = 3  # 2: BM25 beside the vectors; 3: the encoder backend and the FAISS index type
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
+ENCODERS_DIR = "encoders"
 ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
 
 
@@ -72,7 +74,31 @@ def rebuild_command(config: Config) -> str:
         data = "" if config.index_dir == default.index_dir else " --data YOUR_TEXTS_FOLDER"
     index = "" if config.index_dir == default.index_dir else f" --index {config.index_dir}"
     model = "" if config.model == default.model else f" --model {config.model}"
-    return f"python -m qa index{data}{index}{model}"
+    backend = f" --backend {config.backend}" if config.backend else ""
+    return f"python -m qa index{data}{index}{model}{backend}"
+
+
+def index_kind(config: Config, chunks: int) -> str:
+    """flat or ivf, as configured; auto: exact search up to config.flat_limit chunks."""
+    if config.index_type == "auto":
+        return "flat" if chunks <= config.flat_limit else "ivf"
+    return config.index_type
+
+
+def encoder_dir(config: Config) -> Path:
+    return config.index_dir / ENCODERS_DIR
+
+
+def chosen_backend(config: Config) -> str:
+    """The encoder a build uses: the one asked for, else the live build's, else the default."""
+    if config.backend:
+        return config.backend
+    folder = current_folder(config.index_dir)
+    try:
+        backend = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["backend"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_BACKEND
+    return backend if backend in BACKENDS else DEFAULT_BACKEND
 
 
 def chunking_settings(config: Config) -> dict:
@@ -80,16 +106,18 @@ def chunking_settings(config: Config) -> dict:
             "splitter": "sentences-v2", "sentence_vectors": "span-mean-v1"}
 
 
-def _versions() -> dict:
-    import faiss
-    import numpy
-    import bm25s
-    import sentence_transformers
-    import torch
+def _versions(backend: str) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {"qa": __version__, "python": sys.version.split()[0], "faiss": faiss.__version__, "bm25s": bm25s.__version__,
-            "numpy": numpy.__version__, "sentence_transformers": sentence_transformers.__version__,
-            "torch": torch.__version__}
+    names = ["faiss-cpu", "bm25s", "numpy", "tokenizers"] + (["torch", "transformers"] if backend == "torch" else
+                                                              ["onnxruntime", "torch"])
+    found = {"qa": __version__, "python": sys.version.split()[0]}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
 
 
 class _BuildLock:
@@ -134,7 +162,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     with _BuildLock(config.index_dir):
         shas = data_hashes(config)
         live = None if full else _loadable_live_build(config)
-        if live is not None and not _changed(live.manifest["files"], shas):
+        if live is not None and live.manifest["backend"] == embedder.backend and \
+                live.manifest["index_type"] == index_kind(config, len(live.store)) and \
+                not _changed(live.manifest["files"], shas):
             # nothing to do, and no model to load: the live build stands
             return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
                                seconds=time.perf_counter() - t0, folder=live.folder,
@@ -146,7 +176,8 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             skipped.append(message)
             warn(message)
 
-        previous = live if live is not None and live.manifest["dimension"] == embedder.dimension else None
+        previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
+            live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
             (FaissStore(embedder.dimension), {})
         unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
@@ -176,17 +207,20 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             store.add(group, vectors, sentence_vectors)
             bar.update(len(group))
         bar.close()
+        store.shape(index_kind(config, len(store)))
         lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks))
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": config.model,
+            "backend": embedder.backend,
             "dimension": embedder.dimension,
+            "index_type": store.kind,
             "chunking": chunking_settings(config),
             "lexical": TOKENIZER,
             "files": dict(sorted(files.items())),
             "file_count": sum(1 for f in files.values() if f["chunks"]),
             "chunk_count": len(store),
-            "versions": _versions(),
+            "versions": _versions(embedder.backend),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
@@ -288,6 +322,12 @@ def load_index(config: Config) -> LoadedIndex:
     if manifest.get("model") != config.model:
         raise IndexMismatch(f"the index in {config.index_dir} was built with model {manifest.get('model')!r}, "
                             f"this run uses {config.model!r}; rebuild it with: {rebuild}")
+    if config.backend and manifest.get("backend") != config.backend:
+        raise IndexMismatch(f"the index in {config.index_dir} was built with the {manifest.get('backend')} encoder, "
+                            f"this run asks for {config.backend}; rebuild it with: {rebuild}")
+    if manifest.get("backend") not in BACKENDS or manifest.get("index_type") not in ("flat", "ivf"):
+        raise IndexCorrupt(f"the manifest in {config.index_dir} names no known encoder or index type; rebuild it "
+                           f"with: {rebuild}")
     if manifest.get("chunking") != chunking_settings(config):
         raise IndexMismatch(f"the index in {config.index_dir} was chunked with {manifest.get('chunking')}, this "
                             f"run uses {chunking_settings(config)}; rebuild it with: {rebuild}")

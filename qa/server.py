@@ -9,6 +9,7 @@ import logging
 import socket
 import threading
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Query, Request
@@ -127,12 +128,15 @@ def create_app(assistant: Assistant, config: Config):
 
     @app.get("/api/health", summary="Status and index facts")
     def api_health():
+        if not assistant.ready and assistant.startup_error is None:
+            return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "2"})
         try:
             m = assistant.index.manifest
         except QAError as e:
             return JSONResponse({"status": "error", "error": str(e)}, status_code=503)
         return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
-                "dimension": m["dimension"], "built_at": m["built_at"]}
+                "backend": m["backend"], "index_type": m["index_type"], "dimension": m["dimension"],
+                "built_at": m["built_at"]}
 
     @app.get("/docs", include_in_schema=False)
     def docs():  # Swagger UI from the swagger-ui-bundle-v2 package: FastAPI's default loads it from a CDN
@@ -206,10 +210,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(assistant: Assistant, config: Config, sock: socket.socket | None = None) -> None:
+def serve(assistant: Assistant, config: Config, sock: socket.socket | None = None,
+          prepare: Callable[[], None] | None = None) -> None:
+    """Serve the app. prepare (bring the index up to date, load the model) runs in the background while the
+    page is already served; if it fails, the server stops and the error is raised here."""
     import uvicorn
 
     sock = sock or bind(config.host, config.port)
-    app = create_app(assistant, config)
+    app = create_app(assistant, config)  # imports gradio: most of the start-up time, so prepare starts after it
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    if prepare is not None:
+        def failed(_error: QAError) -> None:
+            server.should_exit = True
+
+        assistant.start(prepare, failed)
+    if assistant.startup_error is None:
+        server.run(sockets=[sock])
+    if assistant.startup_error is not None:
+        raise assistant.startup_error

@@ -1,8 +1,10 @@
 """The vector store: chunks and their vectors, behind a small interface (add, remove, search, save, load).
 
 FaissStore keeps vectors in a FAISS inner-product index (vectors are unit length, so scores are
-cosines) wrapped in IndexIDMap2, so chunks can be removed by id; chunk metadata sits beside it, and so
-do the chunks' sentence vectors (float16, one row per sentence of chunking.sentence_spans(chunk.text)).
+cosines) addressed by chunk id, so chunks can be removed by id: exact search (IndexFlatIP in an
+IndexIDMap2) for collections up to a size limit, inverted lists beyond it (IndexIVFFlat, about 4*sqrt(n)
+lists, NPROBE of them read per query), chosen by shape(). Chunk metadata sits beside it, and so do the
+chunks' sentence vectors (float16, one row per sentence of chunking.sentence_spans(chunk.text)).
 """
 from __future__ import annotations
 
@@ -18,7 +20,13 @@ from .records import Chunk
 VECTORS_FILE = "vectors.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 SENTENCES_FILE = "sentences.npy"
+NPROBE = 48  # inverted lists read per query: recall@10 >= 0.98 against exact search at 1M (bench/bench_scale.py)
+TRAIN_PER_LIST = 64  # training vectors per inverted list (a sample when there are more)
 
+
+def ivf_lists(n: int) -> int:
+    """Inverted lists for n vectors: about 4*sqrt(n)."""
+    return int(min(65536, max(16, 4 * np.sqrt(max(n, 1)))))
 
 class VectorStore(Protocol):
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
@@ -46,6 +54,35 @@ class FaissStore:
 
     def __len__(self) -> int:
         return len(self.chunks)
+
+    @property
+    def kind(self) -> str:
+        import faiss
+
+        return "ivf" if isinstance(faiss.downcast_index(self.index), faiss.IndexIVF) else "flat"
+
+    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of every chunk, in id order."""
+        ids = np.array(sorted(self.chunks), dtype=np.int64)
+        if not len(ids):
+            return ids, np.zeros((0, self.dimension), dtype=np.float32)
+        return ids, np.asarray(self.index.reconstruct_batch(ids), dtype=np.float32)
+
+    def shape(self, kind: str) -> None:
+        """Make the FAISS index exact ("flat") or inverted lists ("ivf"); an inverted index is trained again
+        when the collection has grown to need twice its lists or more."""
+        import faiss
+
+        if kind == self.kind and (kind == "flat" or ivf_lists(len(self)) < 2 * faiss.downcast_index(self.index).nlist):
+            return
+        ids, vectors = self.vectors()
+        if kind == "flat" or not len(ids):
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+            index.add_with_ids(vectors, ids)
+        else:
+            index = ivf_index(vectors, ids)
+        self.index = index
+
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
         if not len(chunks) == len(vectors) == len(sentence_vectors):
@@ -99,7 +136,7 @@ class FaissStore:
 
     def similarities(self, vector: np.ndarray, ids: list[int]) -> np.ndarray:
         """Cosine of one query vector with each of the given chunks."""
-        stored = np.stack([self.index.reconstruct(int(i)) for i in ids])
+        stored = self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
         return stored @ np.asarray(vector, dtype=np.float32)
 
     def chunk(self, store_id: int) -> Chunk:
@@ -150,3 +187,19 @@ class FaissStore:
             at += n
         store.next_id = max(store.chunks, default=-1) + 1
         return store
+
+
+def ivf_index(vectors: np.ndarray, ids: np.ndarray):
+    """An inner-product IndexIVFFlat over the vectors, trained on (a sample of) them, addressable by id."""
+    import faiss
+
+    dimension = vectors.shape[1]
+    lists = max(1, min(ivf_lists(len(ids)), len(ids) // 39))  # FAISS wants 39 training points per list
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10
+    sample = np.random.default_rng(0).permutation(len(ids))[:TRAIN_PER_LIST * lists]
+    index.train(np.ascontiguousarray(vectors[np.sort(sample)], dtype=np.float32))
+    index.nprobe = min(NPROBE, lists)
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct and remove by chunk id
+    index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from qa.assistant import Assistant
-from qa.config import ROOT, build_config
+from qa.config import DEFAULT_BACKEND, ROOT, Config, build_config
 from qa.embedding import Embedder
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,8 +36,10 @@ def shared_eval() -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    e = Embedder()
+def embedder(tmp_path_factory) -> Embedder:
+    """The encoder users get by default (onnx-int8), exported once per machine into .cache/encoders."""
+    e = Embedder(backend=DEFAULT_BACKEND, encoder_dir=tmp_path_factory.mktemp("encoders"),
+                 shared_dir=Config().cache_dir / "encoders")
     e.warm_up()
     return e
 
@@ -95,7 +97,7 @@ def start_server(index: Path, **env_extra: str) -> tuple[str, subprocess.Popen]:
     proc.log_path = Path(log.name)
     url = f"http://127.0.0.1:{port}/"
     try:
-        wait_for_http(url, proc)
+        wait_for_http(url + "api/health", proc)  # the page comes first; health says 200 once the index is ready
     except Exception:
         stop(proc)
         raise

@@ -106,3 +106,56 @@ def test_only_allowed_origins_may_use_the_api_or_frame_the_pages(restricted_app)
         csp = httpx.get(restricted_app + page, timeout=30).headers["content-security-policy"]
         assert csp == f"frame-ancestors 'self' {ALLOWED}"
     assert httpx.get(restricted_app + "api/health", timeout=30).status_code == 200  # no Origin: curl, scripts
+
+
+def test_the_page_is_served_before_the_index_is_ready_and_the_first_question_waits(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(tmp_path / "index"), "QA_PORT": str(port)})
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # no index yet: the page comes up while the first build runs
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "server.log").read_text()
+            time.sleep(0.05)
+        health = httpx.get(url + "api/health", timeout=30)
+        assert (health.status_code, health.json()["status"]) in ((503, "starting"), (200, "ok"))
+        r = httpx.post(url + "api/ask", json={"question": "Who directs the Secretariat?"}, timeout=60)
+        assert r.status_code == 200 and "Secretary General" in r.json()["answer"]
+        assert httpx.get(url + "api/health", timeout=30).json()["status"] == "ok"
+    finally:
+        stop(proc)
+    text = (tmp_path / "server.log").read_text()
+    assert text.index("starting at http://") < text.index("ready: 5 chunks")
+
+
+def test_a_start_up_that_fails_stops_the_server_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, free_port
+
+    (tmp_path / "empty").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update({"QA_DATA": str(tmp_path / "empty"), "QA_INDEX": str(tmp_path / "index"), "QA_PORT": str(free_port())})
+    r = subprocess.run([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1].startswith("error: no .txt, .md or .jsonl file with text in ")
+    assert "Traceback" not in r.stderr

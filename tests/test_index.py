@@ -37,7 +37,8 @@ def test_build_writes_a_manifest_and_loads_back(tiny, embedder):
     assert m["chunking"]["chunk_tokens"] == tiny.chunk_tokens
     assert set(m["files"]) == {"fruit.txt", "notes/space.md"}
     assert all(len(f["sha256"]) == 64 for f in m["files"].values())
-    assert m["chunk_count"] == 2 and {"faiss", "torch", "sentence_transformers"} <= set(m["versions"])
+    assert m["chunk_count"] == 2 and {"faiss-cpu", "onnxruntime", "tokenizers"} <= set(m["versions"])
+    assert m["backend"] == "onnx-int8" and m["index_type"] == "flat"
     assert m["built_at"]
     hits = loaded.store.search(embedder.encode(["Which fruit is yellow?"]), 1)[0]
     assert hits[0][1].source == "fruit.txt"
@@ -133,13 +134,6 @@ def test_the_assistant_reloads_a_new_build(tiny, embedder):
     (tiny.data_dir / "cars.txt").write_text("The red car is parked in the garage.\n", encoding="utf-8")
     a.build(warn=pytest.fail)
     assert a.search("Where is the car parked?", 1)[0].chunk.source == "cars.txt"
-
-
-def test_our_encoder_equals_sentence_transformers(embedder):
-    texts = ["Who directs the Secretariat?", "Borders are the first lines of a country's defence. " * 30, "é"]
-    ours = embedder.encode(texts)
-    theirs = embedder._model.encode(texts, normalize_embeddings=True)
-    assert np.abs(ours - theirs).max() < 1e-5
 
 
 def test_every_chunk_stores_one_vector_per_sentence(tiny, embedder):
@@ -256,3 +250,33 @@ def test_a_build_killed_at_any_moment_leaves_the_previous_index_serving(tmp_path
     assert again.chunks == first.chunks
     assert not [p for p in (config.index_dir / "builds").iterdir() if p.name.startswith(".tmp-")]
     assert _json.loads((again.folder / "manifest.json").read_text())["chunk_count"] == first.chunks
+
+
+def test_beyond_the_flat_limit_the_index_uses_inverted_lists_with_the_same_results(tmp_path, embedder):
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(40):
+        (data / f"f{i}.txt").write_text(f"Note {i}: the {['red', 'blue', 'green', 'grey'][i % 4]} box holds item {i}. "
+                                        f"It was packed on day {i % 7}.\n", encoding="utf-8")
+    flat = build_config({}, data_dir=data, index_dir=tmp_path / "flat")
+    auto = build_config({}, data_dir=data, index_dir=tmp_path / "auto", flat_limit=30)
+    build_index(flat, embedder, warn=pytest.fail)
+    build_index(auto, embedder, warn=pytest.fail)
+    a, b = load_index(flat), load_index(auto)
+    assert (a.manifest["index_type"], b.manifest["index_type"]) == ("flat", "ivf") and b.store.kind == "ivf"
+    queries = ["Which box is green?", "item 17", "packed on day 3"]
+    one, two = Assistant(flat), Assistant(auto)
+    one.embedder = two.embedder = embedder
+    for q in queries:  # a small collection: every list is read, so inverted lists are exact
+        assert [(h.chunk.id, round(h.score, 5)) for h in one.search(q, 5)] == \
+            [(h.chunk.id, round(h.score, 5)) for h in two.search(q, 5)]
+    (data / "f3.txt").unlink()
+    (data / "f50.txt").write_text("Note 50: the golden box holds the crown.\n", encoding="utf-8")
+    report = build_index(auto, embedder, warn=pytest.fail)  # incremental: removes and adds by id in the lists
+    assert report.incremental and (report.added, report.removed) == (1, 1)
+    two.reload()
+    assert two.search("Which box holds the crown?", 1)[0].chunk.source == "f50.txt"
+    assert "f3.txt" not in {c.source for c in load_index(auto).store.chunks.values()}
+    forced = build_config({}, data_dir=data, index_dir=tmp_path / "auto", index_type="flat")
+    assert build_index(forced, embedder, warn=pytest.fail).changed  # the type is re-checked on every build
+    assert load_index(forced).manifest["index_type"] == "flat"

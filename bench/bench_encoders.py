@@ -1,0 +1,82 @@
+"""Benchmark: encoder backends on the same chunks. Throughput of torch (sentence-transformers'
+model.encode, the reference), onnx and onnx-int8 (this app's Embedder), alternating --repeats times,
+medians and ratios to torch; their agreement with torch (cosine); one-question encoding p50 (one thread).
+
+    python bench/bench_encoders.py [--texts 320] [--repeats 5]
+
+Texts: SQuAD 2.0 dev paragraphs (about 120 words each). Retrieval quality per backend is measured by
+`python -m qa eval ../shared/eval/scifact --backend B` (see README).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa.config import ROOT  # noqa: E402
+from qa.embedding import Embedder, set_threads  # noqa: E402
+
+SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
+                   ROOT.parent / "shared" / "eval")
+SQUAD = SHARED_EVAL / "squad_v2_dev"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--texts", type=int, default=320)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+    if not SQUAD.is_dir():
+        sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
+    texts = [json.loads(line)["text"] for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8")][:args.texts]
+    questions = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:200]
+    from sentence_transformers import SentenceTransformer
+
+    folder = Path(tempfile.mkdtemp(prefix="qa-encoders-"))
+    encoders = {"torch": None}
+    for backend in ("onnx", "onnx-int8"):
+        encoders[backend] = Embedder(backend=backend, encoder_dir=folder, shared_dir=ROOT / ".cache" / "encoders")
+        encoders[backend].warm_up()
+    model = SentenceTransformer(str(encoders["onnx"].path), device="cpu")
+    run = {"torch": lambda t: model.encode(t, batch_size=32, normalize_embeddings=True),
+           "onnx": lambda t: encoders["onnx"].encode(t), "onnx-int8": lambda t: encoders["onnx-int8"].encode(t)}
+    for f in run.values():
+        f(texts[:32])
+    seconds = {name: [] for name in run}
+    for _ in range(args.repeats):
+        for name, f in run.items():
+            t = time.perf_counter()
+            f(texts)
+            seconds[name].append(time.perf_counter() - t)
+    reference = run["torch"](texts)
+    torch_rate = len(texts) / statistics.median(seconds["torch"])
+    print(f"{len(texts)} texts, median of {args.repeats} alternating runs, 2 cores:")
+    for name, f in run.items():
+        rate = len(texts) / statistics.median(seconds[name])
+        cosine = (f(texts) * reference).sum(axis=1)
+        print(f"  {name:<10} {rate:6.1f} texts/s  {rate / torch_rate:4.2f}x torch   cosine to torch: "
+              f"min {cosine.min():.4f}, mean {cosine.mean():.4f}")
+    set_threads(1)
+    torch_query = Embedder(backend="torch")
+    torch_query.set_threads(1)
+    for name, e in (("torch", torch_query), ("onnx", encoders["onnx"]), ("onnx-int8", encoders["onnx-int8"])):
+        e.set_threads(1)
+        e.encode(questions[:10])
+        times = []
+        for q in questions:
+            t = time.perf_counter()
+            e.encode([q])
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"  one question, one thread, {name:<10} p50 {statistics.median(times):.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
