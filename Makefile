@@ -7,7 +7,7 @@ ifneq ($(wildcard /opt/wheels),)
 export PIP_FIND_LINKS ?= /opt/wheels
 endif
 
-.PHONY: run test index bench chromium clean
+.PHONY: run test index bench bench-scale bench-peers chromium clean
 
 run: $(VENV)/.runtime
 	$(PY) app.py
@@ -18,8 +18,17 @@ test: $(VENV)/.test chromium
 index: $(VENV)/.runtime
 	$(PY) -m qa index
 
+# Benchmarks print their figures (medians, ratios); they need ../shared/eval beside the checkout.
 bench: $(VENV)/.runtime
 	$(PY) bench/bench_build_and_ask.py
+	$(PY) bench/bench_encoders.py
+	$(PY) bench/bench_serving.py
+
+bench-scale: $(VENV)/.runtime
+	$(PY) bench/bench_scale.py
+
+bench-peers: $(VENV)/.runtime
+	$(PY) bench/bench_peers.py
 
 $(VENV)/.created:
 	python3 -m venv $(VENV)
@@ -42,4 +51,4 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/builds index/.lock
+	rm -rf $(VENV) index/CURRENT index/builds index/encoders index/.lock
