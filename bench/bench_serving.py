@@ -45,9 +45,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def env(port: int) -> dict:
+def env(port: int | None = None) -> dict:
     e = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    e["QA_PORT"] = str(port)
+    if port:
+        e["QA_PORT"] = str(port)
     return e
 
 
@@ -89,7 +90,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--per-client", type=int, default=50)
     args = p.parse_args()
-    subprocess.run([sys.executable, "-m", "qa", "index", "--quiet"], cwd=ROOT, env=env(0), check=True,
+    subprocess.run([sys.executable, "-m", "qa", "index", "--quiet"], cwd=ROOT, env=env(), check=True,
                    stdout=subprocess.DEVNULL)
 
     pages, firsts, memory = [], [], []
@@ -106,7 +107,7 @@ def main() -> None:
     asks = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "qa", "ask", "Who directs the Secretariat?"], cwd=ROOT, env=env(0),
+        subprocess.run([sys.executable, "-m", "qa", "ask", "Who directs the Secretariat?"], cwd=ROOT, env=env(),
                        check=True, stdout=subprocess.DEVNULL)
         asks.append(time.perf_counter() - t)
     print(f"python -m qa ask (fresh process): {statistics.median(asks):.2f} s (median of 5)")

@@ -271,14 +271,17 @@ class Embedder:
                 n = int(mask[row].sum())
                 vec = tokens[row, :n]
                 out[i] = _unit(vec.mean(axis=0))
-                starts = np.array([a for a, _ in encodings[row].offsets])
-                ends = np.array([b for _, b in encodings[row].offsets])
-                special = np.array(encodings[row].special_tokens_mask, dtype=bool)
-                rows = []
-                for s, e in spans[i]:
-                    inside = (~special) & (starts >= s) & (ends <= e) & (ends > starts)
-                    rows.append(vec[inside].mean(axis=0) if inside.any() else out[i])
-                parts[i] = _unit(np.array(rows)).astype(np.float16) if rows else parts[i]
+                if not spans[i]:
+                    continue
+                offsets = np.array(encodings[row].offsets, dtype=np.int64).reshape(-1, 2)
+                starts, ends = offsets[:, 0], offsets[:, 1]
+                real = ~np.array(encodings[row].special_tokens_mask, dtype=bool) & (ends > starts)
+                bounds = np.array(spans[i], dtype=np.int64)
+                # inside[s, t]: token t lies within span s; each span's vector is the mean of its tokens
+                inside = (real & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])).astype(np.float32)
+                counts = inside.sum(axis=1, keepdims=True)
+                means = np.where(counts > 0, (inside @ vec) / np.maximum(counts, 1), out[i])
+                parts[i] = _unit(means).astype(np.float16)
         return out, parts
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:

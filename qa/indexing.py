@@ -13,8 +13,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import queue
 import shutil
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -187,26 +189,26 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         chunks_removed = store.remove_files(gone + updated)
 
         files: dict[str, dict] = {s: old_files[s] for s in unchanged}
-        chunks: list[Chunk] = []
-        for doc in read_corpus(config.data_dir, note, only=set(updated + added)):
-            doc_chunks = chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)
+        bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
+        chunks_added = 0
+        pending: list[Chunk] = []
+        # Files are read and chunked in another thread while the chunks before them are embedded.
+        for doc, doc_chunks in _read_and_chunk(config, set(updated + added), note, tokenizer):
             entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
             entry["chunks"] += len(doc_chunks)
-            chunks.extend(doc_chunks)
+            pending.extend(doc_chunks)
+            chunks_added += len(doc_chunks)
+            bar.total = chunks_added
+            while len(pending) >= ENCODE_GROUP:
+                _embed_into(store, embedder, pending[:ENCODE_GROUP], bar)
+                del pending[:ENCODE_GROUP]
+        _embed_into(store, embedder, pending, bar)
+        bar.close()
         for source in updated + added:  # skipped files too, so a restart sees no change
             files.setdefault(source, {"sha256": shas[source], "chunks": 0})
-        if not chunks and not len(store):
+        if not len(store):
             raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
-        bar = tqdm(total=len(chunks), unit="chunk", desc="Embedding", disable=not progress or not chunks,
-                   file=sys.stderr)
-        for i in range(0, len(chunks), ENCODE_GROUP):
-            group = chunks[i:i + ENCODE_GROUP]
-            vectors, sentence_vectors = embedder.encode_with_sentences(
-                [c.text for c in group], [sentence_spans(c.text) for c in group])
-            store.add(group, vectors, sentence_vectors)
-            bar.update(len(group))
-        bar.close()
         store.shape(index_kind(config, len(store)))
         lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks))
         manifest = {
@@ -228,8 +230,37 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
                        seconds=time.perf_counter() - t0, folder=folder,
                        added=sum(1 for f in added if files[f]["chunks"]),
                        updated=sum(1 for f in updated if files[f]["chunks"]),
-                       removed=len(gone), unchanged=len(unchanged), chunks_added=len(chunks),
+                       removed=len(gone), unchanged=len(unchanged), chunks_added=chunks_added,
                        chunks_removed=chunks_removed, incremental=previous is not None)
+
+
+def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer):
+    """(document, its chunks) for each document of the given files, read and chunked by a helper thread
+    (which runs ahead of the caller; an error it meets is raised here)."""
+    found: queue.Queue = queue.Queue()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for doc in read_corpus(config.data_dir, note, only=only):
+                found.put((doc, chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)))
+        except BaseException as e:  # noqa: BLE001  (handed to the caller)
+            found.put(e)
+        found.put(done)
+
+    threading.Thread(target=produce, name="qa-read", daemon=True).start()
+    while (item := found.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def _embed_into(store: FaissStore, embedder: Embedder, group: list[Chunk], bar) -> None:
+    if group:
+        vectors, sentence_vectors = embedder.encode_with_sentences(
+            [c.text for c in group], [sentence_spans(c.text) for c in group])
+        store.add(group, vectors, sentence_vectors)
+        bar.update(len(group))
 
 
 def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:
