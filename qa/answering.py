@@ -157,8 +157,12 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
     for score, cand in scored:
         if len(chosen) == MAX_SENTENCES or score < max(min_score, best - FOLLOW_MARGIN):
             break
-        if not any(c.source == cand.source and c.start < cand.end and cand.start < c.end for _, c in chosen):
-            chosen.append((score, cand))  # overlapping spans (a sentence and its pair) are cited once
+        overlap = [i for i, (_, c) in enumerate(chosen)
+                   if c.source == cand.source and c.start < cand.end and cand.start < c.end]
+        if not overlap:
+            chosen.append((score, cand))
+        elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:
+            chosen[overlap[0]] = (chosen[overlap[0]][0], cand)  # a sentence and its pair both made the cut: cite the pair
     citations = tuple(
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
                  passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score,
