@@ -1,0 +1,240 @@
+"""A vector store in a Milvus collection (a Milvus or Zilliz Cloud server, or a Milvus Lite server), with
+the same operations as FaissStore: add, remove by source file, top-k search, chunks and their sentence
+vectors by id, plus BM25 full-text search on the server where it supports it (Milvus 2.5 and later).
+
+Everything an app replica needs lives on the server, so replicas keep no local files:
+    <name>        id, file, chunk (JSON: source, offsets, line, page, chunk id), text, vector,
+                  sentences (float16 sentence vectors, base64), and, with BM25, a sparse field the server
+                  fills from text
+    <name>_meta   the manifest (model, backend, dimension, chunking, files...), in pieces of JSON text
+Not yet wired into the CLI (issue 8 is in progress): tests/test_milvus_store.py drives it directly.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from collections import OrderedDict
+from typing import Iterable
+
+import numpy as np
+
+from .errors import IndexCorrupt, QAError
+from .records import Chunk
+
+MAX_TEXT_BYTES = 65535  # Milvus VARCHAR limit
+MAX_SENTENCES = 63  # float16 sentence vectors that fit one VARCHAR field; later sentences use the chunk's vector
+PIECE = 60000  # characters of manifest JSON per meta row
+
+
+class StoreUnavailable(QAError):
+    """The Milvus server cannot be reached or refused an operation."""
+
+
+def collection_name(index_name: str) -> str:
+    """A Milvus collection name (letters, digits, underscores; a letter first) from the index's name."""
+    cleaned = "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in index_name).strip("_") or "index"
+    return ("qa_" + cleaned)[:200]
+
+
+def _pack(vectors: np.ndarray) -> str:
+    return base64.b64encode(np.asarray(vectors[:MAX_SENTENCES], dtype=np.float16).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, dimension: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float16).reshape(-1, dimension)
+
+
+class MilvusStore:
+    """Cheap to construct; open() connects (and creates the collections when asked)."""
+
+    def __init__(self, uri: str, name: str, dimension: int, cache_size: int = 20000):
+        self.uri = uri
+        self.name = name
+        self.meta = f"{name}_meta"
+        self.dimension = dimension
+        self.client = None
+        self.bm25 = False
+        self._rows: OrderedDict[int, tuple[Chunk, str, np.ndarray | None]] = OrderedDict()
+        self._by_chunk: dict[str, int] = {}  # chunk id -> store id, for the rows in the cache
+        self._cache_size = cache_size
+
+    def open(self, create: bool = False) -> "MilvusStore":
+        from pymilvus import MilvusClient
+
+        try:
+            self.client = MilvusClient(uri=self.uri, timeout=30)
+            exists = self.client.has_collection(self.name)
+            if not exists and create:
+                self._create()
+            elif not exists:
+                raise StoreUnavailable(f"Milvus at {self.uri} has no collection {self.name!r}; build it first")
+            fields = {f["name"] for f in self.client.describe_collection(self.name)["fields"]}
+            self.bm25 = "sparse" in fields
+            self.client.load_collection(self.name)
+        except QAError:
+            raise
+        except Exception as e:  # pymilvus raises its own MilvusException and gRPC errors
+            raise StoreUnavailable(f"cannot use Milvus at {self.uri}: {str(e).splitlines()[0][:300]}") from None
+        return self
+
+    def _create(self) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        c = self.client
+        for name in (self.name, self.meta):
+            if c.has_collection(name):
+                c.drop_collection(name)
+        schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("file", DataType.VARCHAR, max_length=4096)
+        schema.add_field("chunk", DataType.VARCHAR, max_length=8192)
+        schema.add_field("sentences", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+        index = c.prepare_index_params()
+        index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
+        try:  # server-side BM25 (Milvus 2.5+): a sparse field filled from the text
+            schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
+                                         input_field_names=["text"], output_field_names=["sparse"]))
+            index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+            c.create_collection(self.name, schema=schema, index_params=index)
+        except Exception:  # an older server: text only, the app's own BM25 is used
+            schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
+            for field, kind, extra in (("id", DataType.INT64, {"is_primary": True}),
+                                       ("file", DataType.VARCHAR, {"max_length": 4096}),
+                                       ("chunk", DataType.VARCHAR, {"max_length": 8192}),
+                                       ("sentences", DataType.VARCHAR, {"max_length": MAX_TEXT_BYTES}),
+                                       ("vector", DataType.FLOAT_VECTOR, {"dim": self.dimension}),
+                                       ("text", DataType.VARCHAR, {"max_length": MAX_TEXT_BYTES})):
+                schema.add_field(field, kind, **extra)
+            index = c.prepare_index_params()
+            index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
+            c.create_collection(self.name, schema=schema, index_params=index)
+        meta = c.create_schema(auto_id=False, enable_dynamic_field=False)
+        meta.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+        meta.add_field("value", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+        meta.add_field("v", DataType.FLOAT_VECTOR, dim=2)  # every collection needs a vector field
+        index = c.prepare_index_params()
+        index.add_index(field_name="v", index_type="AUTOINDEX", metric_type="L2")
+        c.create_collection(self.meta, schema=meta, index_params=index)
+
+    # the manifest
+    def write_manifest(self, manifest: dict) -> None:
+        text = json.dumps(manifest, ensure_ascii=True)
+        pieces = [text[i:i + PIECE] for i in range(0, len(text), PIECE)] or [""]
+        before = self._piece_count()
+        rows = [{"key": f"manifest:{i:06d}", "value": p, "v": [0.0, 0.0]} for i, p in enumerate(pieces)]
+        self.client.upsert(self.meta, rows)
+        self.client.upsert(self.meta, [{"key": "manifest:count", "value": str(len(pieces)), "v": [0.0, 0.0]}])
+        stale = [f"manifest:{i:06d}" for i in range(len(pieces), before)]
+        if stale:
+            self.client.delete(self.meta, ids=stale)
+        self.client.flush(self.meta)
+
+    def _piece_count(self) -> int:
+        rows = self.client.query(self.meta, filter='key == "manifest:count"', output_fields=["value"])
+        return int(rows[0]["value"]) if rows else 0
+
+    def read_manifest(self) -> dict | None:
+        if not self.client.has_collection(self.meta):
+            return None
+        self.client.load_collection(self.meta)
+        n = self._piece_count()
+        if not n:
+            return None
+        rows = self.client.get(self.meta, ids=[f"manifest:{i:06d}" for i in range(n)], output_fields=["value"])
+        pieces = sorted((r["key"], r["value"]) for r in rows)
+        try:
+            if len(pieces) != n:
+                raise ValueError
+            return json.loads("".join(v for _, v in pieces))
+        except ValueError:
+            raise IndexCorrupt(f"the manifest stored in Milvus collection {self.meta!r} is unreadable") from None
+
+    # the VectorStore operations
+    def __len__(self) -> int:
+        return int(self.client.query(self.name, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray],
+            first_id: int) -> list[int]:
+        if not len(chunks) == len(vectors) == len(sentence_vectors):
+            raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors, {len(sentence_vectors)} sentence sets")
+        ids = list(range(first_id, first_id + len(chunks)))
+        rows = [{"id": i, "file": c.source.split("#")[0], "text": c.text,
+                 "chunk": json.dumps({"id": c.id, "source": c.source, "start": c.start, "end": c.end,
+                                      "line": c.line, "page": c.page}),
+                 "sentences": _pack(s), "vector": np.asarray(v, dtype=np.float32).tolist()}
+                for i, c, v, s in zip(ids, chunks, vectors, sentence_vectors)]
+        if rows:
+            self.client.insert(self.name, rows)
+        return ids
+
+    def remove_files(self, files: Iterable[str]) -> int:
+        wanted = sorted(set(files))
+        if not wanted:
+            return 0
+        expr = f"file in {json.dumps(wanted)}"
+        gone = int(self.client.query(self.name, filter=expr, output_fields=["count(*)"])[0]["count(*)"])
+        self.client.delete(self.name, filter=expr)
+        drop = set(wanted)
+        for i in [i for i, row in self._rows.items() if row[0].source.split("#")[0] in drop]:
+            self._by_chunk.pop(self._rows.pop(i)[0].id, None)
+        return gone
+
+    def flush(self) -> None:
+        self.client.flush(self.name)
+
+    def search_ids(self, vector: np.ndarray, k: int) -> list[tuple[float, int]]:
+        result = self.client.search(self.name, data=[np.asarray(vector, dtype=np.float32)[0].tolist()],
+                                    anns_field="vector", limit=k, search_params={"metric_type": "IP"})
+        return [(float(h["distance"]), int(h["id"])) for h in result[0]]
+
+    def lexical_top(self, query: str, k: int) -> list[tuple[float, int]]:
+        """Server-side BM25: up to k (score, id) pairs, best first (empty without BM25 on the server)."""
+        if not self.bm25 or not query.strip():
+            return []
+        result = self.client.search(self.name, data=[query], anns_field="sparse", limit=k,
+                                    search_params={"metric_type": "BM25"})
+        return [(abs(float(h["distance"])), int(h["id"])) for h in result[0]]
+
+    def _fetch(self, ids: list[int], vectors: bool = False) -> None:
+        missing = [i for i in ids if i not in self._rows or (vectors and self._rows[i][2] is None)]
+        if missing:
+            fields = ["chunk", "text", "sentences"] + (["vector"] if vectors else [])
+            for r in self.client.get(self.name, ids=missing, output_fields=fields):
+                meta = json.loads(r["chunk"])
+                chunk = Chunk(id=meta["id"], source=meta["source"], start=meta["start"], end=meta["end"],
+                              line=meta["line"], text=r["text"], page=meta.get("page", 0))
+                vec = np.asarray(r["vector"], dtype=np.float32) if vectors else None
+                self._rows[int(r["id"])] = (chunk, r["sentences"], vec)
+                self._by_chunk[chunk.id] = int(r["id"])
+        for i in ids:
+            if i in self._rows:
+                self._rows.move_to_end(i)
+        while len(self._rows) > self._cache_size:
+            _, (old, _, _) = self._rows.popitem(last=False)
+            self._by_chunk.pop(old.id, None)
+
+    def similarities(self, vector: np.ndarray, ids: list[int]) -> np.ndarray:
+        self._fetch(ids, vectors=True)
+        return np.stack([self._rows[i][2] for i in ids]) @ np.asarray(vector, dtype=np.float32)
+
+    def chunk(self, store_id: int) -> Chunk:
+        self._fetch([store_id])
+        if store_id not in self._rows:
+            raise IndexCorrupt(f"chunk {store_id} is not in Milvus collection {self.name!r}")
+        return self._rows[store_id][0]
+
+    def sentence_vectors(self, chunk: Chunk) -> np.ndarray:
+        from .chunking import sentence_spans
+
+        i = self._by_chunk.get(chunk.id)
+        if i is None:
+            raise IndexCorrupt(f"chunk {chunk.id} was not fetched from Milvus collection {self.name!r}")
+        self._fetch([i], vectors=True)
+        stored = _unpack(self._rows[i][1], self.dimension).astype(np.float32)
+        wanted = len(sentence_spans(chunk.text))
+        if len(stored) < wanted:  # sentences beyond MAX_SENTENCES: the chunk's own vector stands in
+            stored = np.vstack([stored, np.repeat(self._rows[i][2][None, :], wanted - len(stored), axis=0)])
+        return stored
