@@ -6,7 +6,6 @@ import re
 import threading
 import time
 import unicodedata
-from pathlib import Path
 from typing import Callable
 
 from .answering import compose_answer, key_terms
@@ -14,8 +13,8 @@ from .config import Config
 from .config import DEFAULT_BACKEND
 from .embedding import Embedder, set_threads
 from .errors import BadQuestion, IndexMismatch, NotReady, QAError
-from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, current_folder, encoder_dir,
-                       index_exists, load_index, rebuild_command)
+from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
+                       live_build_id, load_index, rebuild_command)
 from .records import Answer, Hit
 from .retrieval import hybrid_search
 
@@ -79,7 +78,7 @@ class Assistant:
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
-        self._failed: Path | None = None
+        self._failed: str | None = None
         self._ready = threading.Event()
         self._ready.set()
         self.startup_error: QAError | None = None
@@ -162,15 +161,19 @@ class Assistant:
         if now - self._checked < RELOAD_CHECK_SECONDS:
             return
         self._checked = now
-        live = current_folder(self.config.index_dir)
-        if live is None or live == self._index.folder or live == self._failed:
+        try:
+            live = live_build_id(self.config)
+        except QAError as e:  # a store that cannot be reached right now: keep serving what is loaded
+            log.warning("cannot check for a new index build: %s", e)
+            return
+        if live is None or live == self._index.build_id or live == self._failed:
             return
         try:
             self.reload()
-            log.info("serving the new index build %s", live.name)
+            log.info("serving the new index build %s", live)
         except QAError as e:
             self._failed = live
-            log.warning("keeping the previous index: the new build %s cannot be loaded: %s", live.name, e)
+            log.warning("keeping the previous index: the new build %s cannot be loaded: %s", live, e)
 
     @property
     def index(self) -> LoadedIndex:

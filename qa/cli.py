@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Iterator
 
-from .config import BACKENDS, INDEX_TYPES, ConfigError, build_config
+from .config import BACKENDS, INDEX_TYPES, STORES, ConfigError, build_config
 from .errors import BadQuestion, EmptyCorpus, QAError
 
 EXIT_ERROR = 1
@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--index", metavar="DIR", help="index folder (default: index/, or QA_INDEX)")
         cmd.add_argument("--model", metavar="NAME", help="embedding model: the packaged all-MiniLM-L6-v2 "
                          "(default) or a local model folder")
+        cmd.add_argument("--store", choices=STORES, help="where the index lives: faiss (files in --index, default) or "
+                         "milvus (a collection named after --index on --milvus-uri; QA_STORE)")
+        cmd.add_argument("--milvus-uri", metavar="URI", help="Milvus server, Zilliz Cloud or Milvus Lite server, "
+                         "e.g. http://127.0.0.1:19530 (QA_MILVUS_URI; a token in QA_MILVUS_TOKEN)")
         cmd.add_argument("--backend", choices=BACKENDS, help="encoder: onnx-int8 (default for a new index), onnx "
                          "or torch; an existing index keeps its own unless another is asked for (QA_BACKEND)")
         if data:
@@ -191,7 +195,8 @@ def _run(args: argparse.Namespace) -> int:
                           cache_dir=getattr(args, "cache", None),
                           model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None),
                           allowed_origins=getattr(args, "allowed_origins", None), backend=args.backend,
-                          index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None))
+                          index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None),
+                          store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None))
     from .assistant import Assistant
 
     if args.command == "eval":

@@ -28,7 +28,11 @@ ENV_FIELDS = {
     "QA_BACKEND": "backend",
     "QA_INDEX_TYPE": "index_type",
     "QA_FLAT_LIMIT": "flat_limit",
+    "QA_STORE": "store",
+    "QA_MILVUS_URI": "milvus_uri",
+    "QA_MILVUS_TOKEN": "milvus_token",
 }
+STORES = ("faiss", "milvus")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"  # a new index's encoder when none is asked for
 INDEX_TYPES = ("auto", "flat", "ivf")
@@ -55,6 +59,9 @@ class Config:
     backend: str = ""  # encoder for building: torch, onnx, onnx-int8; "" keeps the index's (onnx-int8 when new)
     index_type: str = "auto"  # FAISS index: flat (exact), ivf (inverted lists), auto: flat up to flat_limit
     flat_limit: int = 200_000  # chunks up to which auto keeps exact search
+    store: str = "faiss"  # faiss: files in index_dir; milvus: a collection named after index_dir on milvus_uri
+    milvus_uri: str = ""  # http://host:19530, a Zilliz Cloud URI, or a Milvus Lite server
+    milvus_token: str = field(default="", repr=False)  # user:password, or a Zilliz Cloud API key
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -101,6 +108,10 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {config.backend!r}")
     if config.index_type not in INDEX_TYPES:
         raise ConfigError(f"index type must be one of {', '.join(INDEX_TYPES)}, got {config.index_type!r}")
+    if config.store not in STORES:
+        raise ConfigError(f"store must be one of {', '.join(STORES)}, got {config.store!r}")
+    if config.store == "milvus" and not config.milvus_uri:
+        raise ConfigError("the milvus store needs --milvus-uri (or QA_MILVUS_URI), e.g. http://127.0.0.1:19530")
     if config.flat_limit < 0:
         raise ConfigError(f"flat limit must be 0 or more, got {config.flat_limit}")
     bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]

@@ -61,9 +61,26 @@ class BuildReport:
 @dataclass(frozen=True)
 class LoadedIndex:
     manifest: dict
-    store: FaissStore
-    lexical: Bm25Index
+    store: FaissStore  # or milvus_store.MilvusStore
+    lexical: Bm25Index  # or milvus_store.MilvusLexical
     folder: Path
+
+    @property
+    def build_id(self) -> str:
+        """Which build this is: its folder, or for a Milvus collection its build counter."""
+        return f"milvus build {self.manifest['build']}" if self.manifest.get("index_type") == "milvus" \
+            else str(self.folder)
+
+
+def live_build_id(config: Config) -> str | None:
+    """Which build is live now (compared with LoadedIndex.build_id to notice a new one)."""
+    if config.store == "milvus":
+        from .milvus_index import live_manifest
+
+        manifest = live_manifest(config)
+        return f"milvus build {manifest['build']}" if manifest and manifest.get("build") else None
+    folder = current_folder(config.index_dir)
+    return str(folder) if folder else None
 
 
 def rebuild_command(config: Config) -> str:
@@ -77,7 +94,8 @@ def rebuild_command(config: Config) -> str:
     index = "" if config.index_dir == default.index_dir else f" --index {config.index_dir}"
     model = "" if config.model == default.model else f" --model {config.model}"
     backend = f" --backend {config.backend}" if config.backend else ""
-    return f"python -m qa index{data}{index}{model}{backend}"
+    store = f" --store milvus --milvus-uri {config.milvus_uri}" if config.store == "milvus" else ""
+    return f"python -m qa index{data}{index}{model}{backend}{store}"
 
 
 def index_kind(config: Config, chunks: int) -> str:
@@ -95,6 +113,11 @@ def chosen_backend(config: Config) -> str:
     """The encoder a build uses: the one asked for, else the live build's, else the default."""
     if config.backend:
         return config.backend
+    if config.store == "milvus":
+        from .milvus_index import live_manifest
+
+        backend = (live_manifest(config) or {}).get("backend")
+        return backend if backend in BACKENDS else DEFAULT_BACKEND
     folder = current_folder(config.index_dir)
     try:
         backend = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["backend"]
@@ -157,6 +180,10 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     new and changed files are read, chunked and embedded."""
     from tqdm import tqdm
 
+    if config.store == "milvus":
+        from .milvus_index import build_milvus
+
+        return build_milvus(config, embedder, warn, progress=progress, full=full)
     t0 = time.perf_counter()
     if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
@@ -333,11 +360,41 @@ def changed_files(config: Config) -> list[str]:
 
 
 def index_exists(config: Config) -> bool:
+    if config.store == "milvus":
+        return live_build_id(config) is not None
     return (config.index_dir / CURRENT_FILE).is_file()
+
+
+def check_manifest(manifest: dict, config: Config, where: str, index_types: tuple[str, ...]) -> None:
+    """Refuse an index whose manifest disagrees with this run's settings, naming the command that rebuilds it."""
+    rebuild = rebuild_command(config)
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexMismatch(f"the index in {where} has format version {version}, this program reads "
+                            f"version {FORMAT_VERSION}; rebuild it with: {rebuild}")
+    if manifest.get("model") != config.model:
+        raise IndexMismatch(f"the index in {where} was built with model {manifest.get('model')!r}, "
+                            f"this run uses {config.model!r}; rebuild it with: {rebuild}")
+    if config.backend and manifest.get("backend") != config.backend:
+        raise IndexMismatch(f"the index in {where} was built with the {manifest.get('backend')} encoder, "
+                            f"this run asks for {config.backend}; rebuild it with: {rebuild}")
+    if manifest.get("backend") not in BACKENDS or manifest.get("index_type") not in index_types:
+        raise IndexCorrupt(f"the manifest in {where} names no known encoder or index type; rebuild it "
+                           f"with: {rebuild}")
+    if manifest.get("chunking") != chunking_settings(config):
+        raise IndexMismatch(f"the index in {where} was chunked with {manifest.get('chunking')}, this "
+                            f"run uses {chunking_settings(config)}; rebuild it with: {rebuild}")
+    if manifest.get("lexical") != TOKENIZER and index_types != ("milvus",):
+        raise IndexMismatch(f"the index in {where} has another lexical index "
+                            f"({manifest.get('lexical')!r}, this program reads {TOKENIZER!r}); rebuild it with: {rebuild}")
 
 
 def load_index(config: Config) -> LoadedIndex:
     """The live build, after checking its manifest against this run's settings."""
+    if config.store == "milvus":
+        from .milvus_index import load_milvus
+
+        return load_milvus(config)
     rebuild = rebuild_command(config)
     folder = current_folder(config.index_dir)
     if folder is None:
@@ -347,24 +404,7 @@ def load_index(config: Config) -> LoadedIndex:
         version = manifest["format_version"]
     except (OSError, ValueError, KeyError, TypeError):
         raise IndexCorrupt(f"the index in {config.index_dir} has no readable manifest; rebuild it with: {rebuild}") from None
-    if version != FORMAT_VERSION:
-        raise IndexMismatch(f"the index in {config.index_dir} has format version {version}, this program reads "
-                            f"version {FORMAT_VERSION}; rebuild it with: {rebuild}")
-    if manifest.get("model") != config.model:
-        raise IndexMismatch(f"the index in {config.index_dir} was built with model {manifest.get('model')!r}, "
-                            f"this run uses {config.model!r}; rebuild it with: {rebuild}")
-    if config.backend and manifest.get("backend") != config.backend:
-        raise IndexMismatch(f"the index in {config.index_dir} was built with the {manifest.get('backend')} encoder, "
-                            f"this run asks for {config.backend}; rebuild it with: {rebuild}")
-    if manifest.get("backend") not in BACKENDS or manifest.get("index_type") not in ("flat", "ivf"):
-        raise IndexCorrupt(f"the manifest in {config.index_dir} names no known encoder or index type; rebuild it "
-                           f"with: {rebuild}")
-    if manifest.get("chunking") != chunking_settings(config):
-        raise IndexMismatch(f"the index in {config.index_dir} was chunked with {manifest.get('chunking')}, this "
-                            f"run uses {chunking_settings(config)}; rebuild it with: {rebuild}")
-    if manifest.get("lexical") != TOKENIZER:
-        raise IndexMismatch(f"the index in {config.index_dir} has another lexical index "
-                            f"({manifest.get('lexical')!r}, this program reads {TOKENIZER!r}); rebuild it with: {rebuild}")
+    check_manifest(manifest, config, str(config.index_dir), ("flat", "ivf"))
     try:
         store = FaissStore.load(folder, int(manifest["dimension"]))
         lexical = Bm25Index.load(folder)

@@ -55,6 +55,16 @@ class Bm25Index:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self.model.get_scores(tokens)
 
+    def top(self, query: str, depth: int):
+        """(the store ids of the `depth` best chunks with a positive score, a lookup: store id -> score)."""
+        scores = self.scores(query)
+        if not len(scores):
+            return [], lambda i: 0.0
+        best = np.argpartition(-scores, min(depth, len(scores) - 1))[:depth]
+        position = self.position
+        return ([int(self.ids[i]) for i in best if scores[i] > 0],
+                lambda i: float(scores[position[i]]) if i in position else 0.0)
+
     def save(self, folder: Path) -> None:
         self.model.save(str(folder / BM25_DIR))
         np.save(folder / BM25_DIR / IDS_FILE, self.ids)

@@ -24,6 +24,10 @@ from .records import Chunk
 MAX_TEXT_BYTES = 65535  # Milvus VARCHAR limit
 MAX_SENTENCES = 63  # float16 sentence vectors that fit one VARCHAR field; later sentences use the chunk's vector
 PIECE = 60000  # characters of manifest JSON per meta row
+# Like the app's own BM25: lower case, English stop words, English stems. (Milvus Lite 3.2 accepts the
+# filters but applies only the lower-casing.)
+ANALYZER = {"tokenizer": "standard",
+            "filter": ["lowercase", {"type": "stop", "stop_words": ["_english_"]}, {"type": "stemmer", "language": "english"}]}
 
 
 class StoreUnavailable(QAError):
@@ -45,28 +49,40 @@ def _unpack(text: str, dimension: int) -> np.ndarray:
 
 
 class MilvusStore:
-    """Cheap to construct; open() connects (and creates the collections when asked)."""
+    """Cheap to construct; open() connects (and, with create=True, makes the collections afresh)."""
 
-    def __init__(self, uri: str, name: str, dimension: int, cache_size: int = 20000):
+    def __init__(self, uri: str, name: str, dimension: int, cache_size: int = 20000, token: str = ""):
         self.uri = uri
+        self.token = token
         self.name = name
         self.meta = f"{name}_meta"
         self.dimension = dimension
         self.client = None
         self.bm25 = False
+        self.next_id = 0
         self._rows: OrderedDict[int, tuple[Chunk, str, np.ndarray | None]] = OrderedDict()
         self._by_chunk: dict[str, int] = {}  # chunk id -> store id, for the rows in the cache
         self._cache_size = cache_size
 
-    def open(self, create: bool = False) -> "MilvusStore":
+    def connect(self) -> "MilvusStore":
         from pymilvus import MilvusClient
 
+        if self.client is None:
+            import logging
+
+            logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its failed calls become one StoreUnavailable
+            try:
+                self.client = MilvusClient(uri=self.uri, token=self.token, timeout=30)
+            except Exception as e:
+                raise StoreUnavailable(f"cannot use Milvus at {self.uri}: {str(e).splitlines()[0][:300]}") from None
+        return self
+
+    def open(self, create: bool = False) -> "MilvusStore":
+        self.connect()
         try:
-            self.client = MilvusClient(uri=self.uri, timeout=30)
-            exists = self.client.has_collection(self.name)
-            if not exists and create:
+            if create:
                 self._create()
-            elif not exists:
+            elif not self.client.has_collection(self.name):
                 raise StoreUnavailable(f"Milvus at {self.uri} has no collection {self.name!r}; build it first")
             fields = {f["name"] for f in self.client.describe_collection(self.name)["fields"]}
             self.bm25 = "sparse" in fields
@@ -93,7 +109,8 @@ class MilvusStore:
         index = c.prepare_index_params()
         index.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
         try:  # server-side BM25 (Milvus 2.5+): a sparse field filled from the text
-            schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True)
+            schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
+                             analyzer_params=ANALYZER)
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                          input_field_names=["text"], output_field_names=["sparse"]))
@@ -137,13 +154,17 @@ class MilvusStore:
         return int(rows[0]["value"]) if rows else 0
 
     def read_manifest(self) -> dict | None:
-        if not self.client.has_collection(self.meta):
-            return None
-        self.client.load_collection(self.meta)
-        n = self._piece_count()
+        try:
+            if not self.client.has_collection(self.meta):
+                return None
+            self.client.load_collection(self.meta)
+            n = self._piece_count()
+            rows = self.client.get(self.meta, ids=[f"manifest:{i:06d}" for i in range(n)],
+                                   output_fields=["value"]) if n else []
+        except Exception as e:
+            raise StoreUnavailable(f"cannot use Milvus at {self.uri}: {str(e).splitlines()[0][:300]}") from None
         if not n:
             return None
-        rows = self.client.get(self.meta, ids=[f"manifest:{i:06d}" for i in range(n)], output_fields=["value"])
         pieces = sorted((r["key"], r["value"]) for r in rows)
         try:
             if len(pieces) != n:
@@ -156,11 +177,12 @@ class MilvusStore:
     def __len__(self) -> int:
         return int(self.client.query(self.name, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
-    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray],
-            first_id: int) -> list[int]:
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> list[int]:
+        """Insert the chunks under ids from self.next_id on (a build sets it from the manifest)."""
         if not len(chunks) == len(vectors) == len(sentence_vectors):
             raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors, {len(sentence_vectors)} sentence sets")
-        ids = list(range(first_id, first_id + len(chunks)))
+        ids = list(range(self.next_id, self.next_id + len(chunks)))
+        self.next_id += len(chunks)
         rows = [{"id": i, "file": c.source.split("#")[0], "text": c.text,
                  "chunk": json.dumps({"id": c.id, "source": c.source, "start": c.start, "end": c.end,
                                       "line": c.line, "page": c.page}),
@@ -197,6 +219,20 @@ class MilvusStore:
         result = self.client.search(self.name, data=[query], anns_field="sparse", limit=k,
                                     search_params={"metric_type": "BM25"})
         return [(abs(float(h["distance"])), int(h["id"])) for h in result[0]]
+
+    def all_texts(self) -> tuple[list[int], list[str]]:
+        """Every chunk's id and text (for the app's own BM25 when the server has none)."""
+        ids, texts = [], []
+        iterator = self.client.query_iterator(self.name, batch_size=1000, filter="id >= 0", output_fields=["text"])
+        while batch := iterator.next():
+            ids += [int(r["id"]) for r in batch]
+            texts += [r["text"] for r in batch]
+        iterator.close()
+        return ids, texts
+
+    def prefetch(self, ids: list[int]) -> None:
+        """Fetch the rows of these chunks (metadata, text, vectors) in one call, for what follows."""
+        self._fetch(ids, vectors=True)
 
     def _fetch(self, ids: list[int], vectors: bool = False) -> None:
         missing = [i for i in ids if i not in self._rows or (vectors and self._rows[i][2] is None)]
@@ -238,3 +274,15 @@ class MilvusStore:
         if len(stored) < wanted:  # sentences beyond MAX_SENTENCES: the chunk's own vector stands in
             stored = np.vstack([stored, np.repeat(self._rows[i][2][None, :], wanted - len(stored), axis=0)])
         return stored
+
+
+class MilvusLexical:
+    """BM25 done by the Milvus server, with the interface of lexical.Bm25Index.top."""
+
+    def __init__(self, store: MilvusStore):
+        self.store = store
+
+    def top(self, query: str, depth: int):
+        found = self.store.lexical_top(query, depth)
+        scores = {i: s for s, i in found}
+        return [i for s, i in found if s > 0], lambda i: scores.get(i, 0.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .embedding import Embedder
-from .lexical import Bm25Index
+from .lexical import Bm25Index  # or any lexical index with top(query, depth)
 from .records import Hit
 from .store import VectorStore
 
@@ -48,17 +48,16 @@ def candidates(store: VectorStore, lexical: Bm25Index, vector: np.ndarray, query
                depth: int = CANDIDATES) -> Candidates:
     """The `depth` best chunks by vector and the `depth` best by BM25 (vector: shape (1, d))."""
     dense_ids = [i for _, i in store.search_ids(vector, depth)]
-    bm25 = lexical.scores(query)
-    top = np.argpartition(-bm25, min(depth, len(bm25) - 1))[:depth] if len(bm25) else np.zeros(0, dtype=np.int64)
-    ids = list(dict.fromkeys(dense_ids + [int(lexical.ids[i]) for i in top if bm25[i] > 0]))
+    lexical_ids, bm25 = lexical.top(query, depth)
+    ids = list(dict.fromkeys(dense_ids + lexical_ids))
+    store.prefetch(ids)
     if not ids:
         empty = np.zeros(0, dtype=np.float32)
         return Candidates([], empty, empty, empty)
     sentences = np.array([float((store.sentence_vectors(store.chunk(i)) @ vector[0]).max()) for i in ids],
                          dtype=np.float32)
-    position = lexical.position
     return Candidates(ids, store.similarities(vector[0], ids), sentences,
-                      np.array([bm25[position[i]] if i in position else 0.0 for i in ids], dtype=np.float32))
+                      np.array([bm25(i) for i in ids], dtype=np.float32))
 
 
 def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embedder, query: str, k: int,

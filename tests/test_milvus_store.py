@@ -65,7 +65,7 @@ def test_the_same_operations_give_the_same_results_as_faiss(milvus, corpus, embe
     faiss_store = FaissStore(384)
     faiss_store.add(chunks, vectors, sentences)
     store = MilvusStore(milvus, "qa_test_same", 384).open(create=True)
-    assert store.add(chunks, vectors, sentences, first_id=0) == list(range(len(chunks)))
+    assert store.add(chunks, vectors, sentences) == list(range(len(chunks)))
     store.flush()
     assert len(store) == len(chunks) > 5
     for question in ("Who directs the Secretariat?", "When was the Conflict Prevention Centre created?"):
@@ -85,8 +85,8 @@ def test_removing_a_file_and_server_side_bm25(milvus, corpus):
     chunks, vectors, sentences = corpus
     store = MilvusStore(milvus, "qa_test_remove", 384).open(create=True)
     extra = [c.__class__(**{**c.__dict__, "id": c.id + "x", "source": "other.txt"}) for c in chunks[:2]]
-    store.add(chunks, vectors, sentences, first_id=0)
-    store.add(extra, vectors[:2], sentences[:2], first_id=len(chunks))
+    store.add(chunks, vectors, sentences)
+    assert store.add(extra, vectors[:2], sentences[:2]) == [len(chunks), len(chunks) + 1]
     store.flush()
     assert store.remove_files(["other.txt"]) == 2
     store.flush()
