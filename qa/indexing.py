@@ -106,6 +106,10 @@ def index_kind(config: Config, chunks: int) -> str:
 
 
 def encoder_dir(config: Config) -> Path:
+    """Where the ONNX export is kept: beside the index; with a Milvus store (no local index folder) in the
+    shared cache, made from the packaged model on each machine."""
+    if config.store == "milvus":
+        return config.cache_dir / ENCODERS_DIR
     return config.index_dir / ENCODERS_DIR
 
 

@@ -134,3 +134,29 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def milvus(tmp_path_factory):
+    """A Milvus Lite server, as `milvus-lite server --data-dir DIR --host 127.0.0.1 --port P`."""
+    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or shutil.which("milvus-lite")
+    assert exe, "milvus-lite is not installed (pymilvus[milvus-lite] in requirements.txt)"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("milvus")
+    log = (folder / "server.log").open("w")
+    proc = subprocess.Popen([exe, "server", "--data-dir", str(folder / "data"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    from pymilvus import MilvusClient
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            MilvusClient(uri=uri, timeout=2).list_collections()
+            break
+        except Exception:
+            assert proc.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()
+            time.sleep(0.3)
+    yield uri
+    proc.terminate()
+    proc.wait(timeout=30)

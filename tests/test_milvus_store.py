@@ -3,12 +3,6 @@ operations as FaissStore give the same results on the same chunks and vectors, t
 and server-side BM25 finds chunks by their words. (Issue 8 in progress: not yet wired into the CLI.)"""
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,33 +11,7 @@ from qa.milvus_store import MilvusStore, StoreUnavailable, collection_name
 from qa.reading import read_corpus
 from qa.store import FaissStore
 
-from conftest import DEFAULT_DATA, free_port
-
-
-@pytest.fixture(scope="module")
-def milvus(tmp_path_factory):
-    """A Milvus Lite server, as `milvus-lite server --data-dir DIR --host 127.0.0.1 --port P`."""
-    exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or shutil.which("milvus-lite")
-    assert exe, "milvus-lite is not installed (pymilvus[milvus-lite] in requirements.txt)"
-    port = free_port()
-    folder = tmp_path_factory.mktemp("milvus")
-    log = (folder / "server.log").open("w")
-    proc = subprocess.Popen([exe, "server", "--data-dir", str(folder / "data"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
-    from pymilvus import MilvusClient
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            MilvusClient(uri=uri, timeout=2).list_collections()
-            break
-        except Exception:
-            assert proc.poll() is None and time.monotonic() < deadline, (folder / "server.log").read_text()
-            time.sleep(0.3)
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
+from conftest import DEFAULT_DATA
 
 
 @pytest.fixture(scope="module")
