@@ -117,6 +117,8 @@ class MilvusStore:
             index.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
             c.create_collection(self.name, schema=schema, index_params=index)
         except Exception:  # an older server: text only, the app's own BM25 is used
+            if c.has_collection(self.name):  # a half-made attempt
+                c.drop_collection(self.name)
             schema = c.create_schema(auto_id=False, enable_dynamic_field=False)
             for field, kind, extra in (("id", DataType.INT64, {"is_primary": True}),
                                        ("file", DataType.VARCHAR, {"max_length": 4096}),

@@ -160,3 +160,16 @@ def milvus(tmp_path_factory):
     yield uri
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def milvus_235(tmp_path_factory):
+    """The real Milvus 2.3.5 binary from the `milvus` PyPI package (no server-side BM25), on a free port."""
+    from milvus import MilvusServer
+
+    server = MilvusServer()
+    server.set_base_dir(str(tmp_path_factory.mktemp("milvus235")))
+    server.listen_port = free_port()
+    server.start()
+    yield f"http://127.0.0.1:{server.listen_port}"
+    server.stop()

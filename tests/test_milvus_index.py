@@ -128,3 +128,19 @@ def test_two_served_replicas_share_one_collection_and_see_updates(milvus, tmp_pa
         for _, proc in servers:
             stop(proc)
     assert len(statuses) > 10 and set(statuses) == {200}
+
+
+def test_a_milvus_without_full_text_search_uses_the_apps_bm25(milvus_235, tmp_path):
+    config = build_config({}, data_dir=DEFAULT_DATA, index_dir=tmp_path / "dense_only", store="milvus",
+                          milvus_uri=milvus_235)
+    a = Assistant(config)
+    report = a.build(warn=pytest.fail)
+    assert report.chunks == 5
+    loaded = a.reload()
+    assert not loaded.store.bm25 and loaded.manifest["lexical"] == "app-bm25"
+    assert type(loaded.lexical).__name__ == "Bm25Index" and len(loaded.lexical) == 5
+    from test_quality import own_questions
+
+    answerable = [q for q in own_questions() if q["answers"]]
+    correct = sum(answer_is_correct(a.ask(q["text"], history=q.get("history")), q["answers"]) for q in answerable)
+    assert correct / len(answerable) >= 0.95
