@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Iterator
 
-from .config import BACKENDS, INDEX_TYPES, STORES, ConfigError, build_config
+from .config import BACKENDS, ENGINES, INDEX_TYPES, STORES, ConfigError, build_config
 from .errors import BadQuestion, EmptyCorpus, QAError
 
 EXIT_ERROR = 1
@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         if data:
             cmd.add_argument("--index-type", choices=INDEX_TYPES, help="FAISS index: flat (exact), ivf, or auto: "
                              "flat up to --flat-limit chunks, ivf beyond (default auto, or QA_INDEX_TYPE)")
+            cmd.add_argument("--engine", choices=ENGINES, help="how files are read, chunked and embedded: local "
+                             "(default) or ray, on a Ray cluster (QA_ENGINE)")
+            cmd.add_argument("--ray-address", metavar="ADDR", help="the Ray cluster: auto, ray://host:10001; default: "
+                             "a local one on 127.0.0.1 (QA_RAY_ADDRESS)")
             cmd.add_argument("--flat-limit", type=int, metavar="N", help="chunks up to which auto stays exact "
                              "(default 200000, or QA_FLAT_LIMIT)")
             cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md/.html/.pdf/.docx/.jsonl files, or one such file "
@@ -196,7 +200,8 @@ def _run(args: argparse.Namespace) -> int:
                           model=args.model, host=getattr(args, "host", None), port=getattr(args, "port", None),
                           allowed_origins=getattr(args, "allowed_origins", None), backend=args.backend,
                           index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None),
-                          store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None))
+                          store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
+                          engine=getattr(args, "engine", None), ray_address=getattr(args, "ray_address", None))
     from .assistant import Assistant
 
     if args.command == "eval":

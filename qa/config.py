@@ -31,7 +31,10 @@ ENV_FIELDS = {
     "QA_STORE": "store",
     "QA_MILVUS_URI": "milvus_uri",
     "QA_MILVUS_TOKEN": "milvus_token",
+    "QA_ENGINE": "engine",
+    "QA_RAY_ADDRESS": "ray_address",
 }
+ENGINES = ("local", "ray")
 STORES = ("faiss", "milvus")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"  # a new index's encoder when none is asked for
@@ -62,6 +65,8 @@ class Config:
     store: str = "faiss"  # faiss: files in index_dir; milvus: a collection named after index_dir on milvus_uri
     milvus_uri: str = ""  # http://host:19530, a Zilliz Cloud URI, or a Milvus Lite server
     milvus_token: str = field(default="", repr=False)  # user:password, or a Zilliz Cloud API key
+    engine: str = "local"  # how builds read, chunk and embed: local (this process) or ray (a Ray cluster)
+    ray_address: str = ""  # "" starts a local Ray on 127.0.0.1; "auto" or ray://host:10001 joins a cluster
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -112,6 +117,8 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         raise ConfigError(f"store must be one of {', '.join(STORES)}, got {config.store!r}")
     if config.store == "milvus" and not config.milvus_uri:
         raise ConfigError("the milvus store needs --milvus-uri (or QA_MILVUS_URI), e.g. http://127.0.0.1:19530")
+    if config.engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {config.engine!r}")
     if config.flat_limit < 0:
         raise ConfigError(f"flat limit must be 0 or more, got {config.flat_limit}")
     bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]

@@ -182,8 +182,6 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     Incremental unless full=True (or the live build cannot be extended): files whose sha256 is unchanged
     keep their chunks and vectors and are not read again; chunks of changed and deleted files are removed;
     new and changed files are read, chunked and embedded."""
-    from tqdm import tqdm
-
     if config.store == "milvus":
         from .milvus_index import build_milvus
 
@@ -220,21 +218,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         chunks_removed = store.remove_files(gone + updated)
 
         files: dict[str, dict] = {s: old_files[s] for s in unchanged}
-        bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
-        chunks_added = 0
-        pending: list[Chunk] = []
-        # Files are read and chunked in another thread while the chunks before them are embedded.
-        for doc, doc_chunks in _read_and_chunk(config, set(updated + added), note, tokenizer):
-            entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
-            entry["chunks"] += len(doc_chunks)
-            pending.extend(doc_chunks)
-            chunks_added += len(doc_chunks)
-            bar.total = chunks_added
-            while len(pending) >= ENCODE_GROUP:
-                _embed_into(store, embedder, pending[:ENCODE_GROUP], bar)
-                del pending[:ENCODE_GROUP]
-        _embed_into(store, embedder, pending, bar)
-        bar.close()
+        chunks_added = ingest(config, embedder, store, set(updated + added), files, note, tokenizer, progress)
         for source in updated + added:  # skipped files too, so a restart sees no change
             files.setdefault(source, {"sha256": shas[source], "chunks": 0})
         if not len(store):
@@ -263,6 +247,42 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
                        updated=sum(1 for f in updated if files[f]["chunks"]),
                        removed=len(gone), unchanged=len(unchanged), chunks_added=chunks_added,
                        chunks_removed=chunks_removed, incremental=previous is not None)
+
+
+def ingest(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
+           note: Callable[[str], None], tokenizer, progress: bool) -> int:
+    """Read, chunk and embed the given files into the store, counting each file's chunks in `files`;
+    returns how many chunks were added. config.engine "ray" does it on a Ray cluster instead."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
+    added = 0
+    if config.engine == "ray":
+        from .ray_ingest import ray_ingest
+
+        for file, sha, group, vectors, sentence_vectors in ray_ingest(config, embedder, only, note):
+            entry = files.setdefault(file, {"sha256": sha, "chunks": 0})
+            entry["chunks"] += len(group)
+            store.add(group, vectors, sentence_vectors)
+            added += len(group)
+            bar.total = added
+            bar.update(len(group))
+        bar.close()
+        return added
+    pending: list[Chunk] = []
+    # Files are read and chunked in another thread while the chunks before them are embedded.
+    for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
+        entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
+        entry["chunks"] += len(doc_chunks)
+        pending.extend(doc_chunks)
+        added += len(doc_chunks)
+        bar.total = added
+        while len(pending) >= ENCODE_GROUP:
+            _embed_into(store, embedder, pending[:ENCODE_GROUP], bar)
+            del pending[:ENCODE_GROUP]
+    _embed_into(store, embedder, pending, bar)
+    bar.close()
+    return added
 
 
 def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer):

@@ -16,8 +16,8 @@ from .chunking import load_tokenizer
 from .config import Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexMissing, QAError
-from .indexing import (FORMAT_VERSION, BuildReport, LoadedIndex, _changed, _embed_into, _read_and_chunk, _versions,
-                       check_manifest, chunking_settings, data_hashes, rebuild_command)
+from .indexing import (FORMAT_VERSION, BuildReport, LoadedIndex, _changed, _versions, check_manifest,
+                       chunking_settings, data_hashes, ingest, rebuild_command)
 from .lexical import Bm25Index
 from .milvus_store import MilvusLexical, MilvusStore, collection_name
 
@@ -39,10 +39,6 @@ def live_manifest(config: Config) -> dict | None:
 
 def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None], progress: bool = False,
                  full: bool = False) -> BuildReport:
-    import sys
-
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
@@ -81,20 +77,8 @@ def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None]
         skipped.append(message)
         warn(message)
 
-    tokenizer = load_tokenizer(embedder.path)
-    bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
-    group, chunks_added = [], 0
-    for doc, doc_chunks in _read_and_chunk(config, set(updated + added), note, tokenizer):
-        entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
-        entry["chunks"] += len(doc_chunks)
-        group.extend(doc_chunks)
-        chunks_added += len(doc_chunks)
-        bar.total = chunks_added
-        while len(group) >= 128:
-            _embed_into(store, embedder, group[:128], bar)
-            del group[:128]
-    _embed_into(store, embedder, group, bar)
-    bar.close()
+    chunks_added = ingest(config, embedder, store, set(updated + added), files, note, load_tokenizer(embedder.path),
+                          progress)
     for source in updated + added:
         files.setdefault(source, {"sha256": shas[source], "chunks": 0})
     store.flush()

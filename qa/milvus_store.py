@@ -7,7 +7,6 @@ Everything an app replica needs lives on the server, so replicas keep no local f
                   sentences (float16 sentence vectors, base64), and, with BM25, a sparse field the server
                   fills from text
     <name>_meta   the manifest (model, backend, dimension, chunking, files...), in pieces of JSON text
-Not yet wired into the CLI (issue 8 is in progress): tests/test_milvus_store.py drives it directly.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Milvus store against a real Milvus Lite server (`milvus-lite server` on 127.0.0.1): the same
 operations as FaissStore give the same results on the same chunks and vectors, the manifest round-trips,
-and server-side BM25 finds chunks by their words. (Issue 8 in progress: not yet wired into the CLI.)"""
+and server-side BM25 finds chunks by their words."""
 from __future__ import annotations
 
 import numpy as np
