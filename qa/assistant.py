@@ -11,7 +11,7 @@ from typing import Callable
 from .answering import compose_answer, key_terms
 from .config import Config
 from .config import DEFAULT_BACKEND
-from .embedding import Embedder, set_threads
+from .embedding import Embedder, set_faiss_threads, set_threads
 from .errors import BadQuestion, IndexMismatch, NotReady, QAError
 from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
                        live_build_id, load_index, rebuild_command)
@@ -81,7 +81,9 @@ class Assistant:
         self._failed: str | None = None
         self._ready = threading.Event()
         self._ready.set()
-        self.startup_error: QAError | None = None
+        self.startup_error: QAError | None = None  # what requests are told
+        self.startup_exception: BaseException | None = None  # what the command line reports
+        self._request_threads = 0  # when set (serving), FAISS threads are set in every request's thread
 
     def start(self, prepare: Callable[[], None], failed: Callable[[QAError], None]) -> threading.Thread:
         """Run prepare (bring the index up to date, load the model) in the background while the web page is
@@ -92,10 +94,12 @@ class Assistant:
             try:
                 prepare()
             except QAError as e:
-                self.startup_error = e
+                self.startup_error, self.startup_exception = e, e
                 failed(e)
-            except Exception:
-                log.exception("starting the assistant failed")
+            except Exception as e:  # OSError, UnicodeDecodeError...: the command line turns them into one line
+                if not isinstance(e, (OSError, UnicodeDecodeError)):
+                    log.exception("starting the assistant failed")
+                self.startup_exception = e
                 self.startup_error = QAError("the assistant could not start; the server log has the details")
                 failed(self.startup_error)
             finally:
@@ -109,10 +113,11 @@ class Assistant:
     def ready(self) -> bool:
         return self._ready.is_set() and self.startup_error is None
 
-    def _wait_until_ready(self) -> None:
+    def wait_until_ready(self, seconds: float = STARTUP_WAIT_SECONDS) -> None:
+        """Return once started (at once when not starting); NotReady after `seconds`, or the start-up error."""
         if threading.current_thread().name == "qa-startup":  # the start-up work itself
             return
-        if not self._ready.wait(STARTUP_WAIT_SECONDS):
+        if not self._ready.wait(seconds):
             raise NotReady("The assistant is still starting (indexing the documents); please retry in a moment.")
         if self.startup_error is not None:
             raise self.startup_error
@@ -129,8 +134,10 @@ class Assistant:
         return embedder
 
     def set_threads(self, n: int) -> None:
-        """Threads per request for encoding and FAISS (1 when serving)."""
+        """Threads per request for encoding and FAISS (1 when serving). FAISS's (OpenMP's) setting belongs to
+        the thread that makes it, so it is made again in each request's thread."""
         set_threads(n)
+        self._request_threads = n
         self.embedder.set_threads(n)
 
     def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
@@ -147,11 +154,25 @@ class Assistant:
         self.embedder.warm_up()
 
     def reload(self) -> LoadedIndex:
+        """Load the live build and the encoder it was built with, then switch both at once; a failure leaves
+        the current pair serving."""
         loaded = load_index(self.config)
-        self._use_backend(loaded.manifest["backend"])
+        embedder = self.embedder
+        if embedder.backend != loaded.manifest["backend"]:
+            embedder = self._embedder(loaded.manifest["backend"], threads=embedder.threads)
+        if self._index is not None:  # serving: make it ready before it takes over
+            embedder.warm_up()
         with self._lock:
-            self._index = loaded
+            self._index, self.embedder = loaded, embedder
         return loaded
+
+    def _current(self) -> tuple[LoadedIndex, Embedder]:
+        """The index and its encoder, read together (a reload swaps both)."""
+        self.index  # noqa: B018  (loads it, or picks up a newer build)
+        if self._request_threads:
+            set_faiss_threads(self._request_threads)
+        with self._lock:
+            return self._index, self.embedder
 
     def _pick_up_new_build(self) -> None:
         """Switch to a newer live build (another process's `qa index`), checked at most once a second.
@@ -177,7 +198,7 @@ class Assistant:
 
     @property
     def index(self) -> LoadedIndex:
-        self._wait_until_ready()
+        self.wait_until_ready()
         if self._index is None:
             loaded = self.reload()
             if loaded.manifest["dimension"] != self.embedder.dimension:
@@ -193,8 +214,7 @@ class Assistant:
         k = self.config.top_k if k is None else k
         if not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
-        index = self.index
-        embedder = self.embedder  # the index's encoder (a reload may swap both)
+        index, embedder = self._current()
         return hybrid_search(index.store, index.lexical, embedder, query, k)
 
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
@@ -203,8 +223,8 @@ class Assistant:
         if k is not None and not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         query = with_context(question, history or [])
-        index = self.index
-        store, embedder = index.store, self.embedder
+        index, embedder = self._current()
+        store = index.store
         hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
         return compose_answer(question, hits, embedder, store, self.config.min_score, notice=notice,
                               query=query)

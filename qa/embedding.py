@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,13 @@ def resolve_model_path(model: str) -> Path:
                                "(models are never downloaded at run time)") from None
 
 
+def set_faiss_threads(n: int) -> None:
+    """FAISS (OpenMP) threads for searches made by the calling thread."""
+    import faiss
+
+    faiss.omp_set_num_threads(n)
+
+
 def set_threads(n: int) -> None:
     """FAISS threads for this process, and torch's when torch is loaded (1 per request when serving).
     ONNX sessions take their thread count from Embedder.set_threads."""
@@ -67,11 +75,23 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def _weights_fingerprint(path: Path) -> str:
+    """Name, size and the sha256 of the first and last MiB of a weights file: stable across reinstalls and
+    copies (unlike its modification time), different for other weights, and quick to compute."""
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    return f"{path.name}:{size}:{digest.hexdigest()}"
+
+
 def encoder_file(encoder_dir: Path, model: str, model_path: Path, backend: str) -> Path:
-    """Where the ONNX export of `model` for `backend` is kept: named by the model and its weights file
-    (name, size, modification time), so a changed model folder is exported again."""
+    """Where the ONNX export of `model` for `backend` is kept: named by the model and its weights (see
+    _weights_fingerprint), so other weights are exported again and the same weights never are."""
     weights = sorted(p for p in model_path.glob("*") if p.suffix in (".safetensors", ".bin"))
-    facts = [model] + [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights]
+    facts = [model] + [_weights_fingerprint(p) for p in weights]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")[-60:] or "model"
     digest = hashlib.sha256("\0".join(facts).encode("utf-8")).hexdigest()[:12]
     return encoder_dir / f"{slug}-{digest}-{backend}.onnx"
@@ -133,7 +153,7 @@ class Embedder:
         self.backend = backend
         self.encoder_dir = encoder_dir
         self.shared_dir = shared_dir  # exports shared by every index of this machine, copied from when present
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or len(os.sched_getaffinity(0)) or 1  # the CPUs this process may use
         self._forward = None
         self._workers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -153,6 +173,9 @@ class Embedder:
         """Threads per encoding call from now on."""
         with self._lock:
             self.threads = n
+            if self._workers is not None and n <= 1:
+                self._workers.shutdown(wait=False)
+                self._workers = None
             if self.backend == "torch" and self._forward is not None:
                 self._forward.torch.set_num_threads(n)
 
@@ -192,18 +215,26 @@ class Embedder:
             return file
         from .onnx_export import export_onnx
 
+        int8 = self.backend == "onnx-int8"
         shared = encoder_file(self.shared_dir, self.model_name, path, self.backend) if self.shared_dir else None
-        if shared is not None and not shared.is_file():
+        if shared is None or shared == file:
+            return export_onnx(path, file, int8=int8)
+        if not shared.is_file():
             try:
-                export_onnx(path, shared, int8=self.backend == "onnx-int8")
+                export_onnx(path, shared, int8=int8)
             except OSError:  # a read-only shared folder: export beside the index only
-                shared = None
-        if shared is None:
-            return export_onnx(path, file, int8=self.backend == "onnx-int8")
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-        shutil.copyfile(shared, tmp)
-        os.replace(tmp, file)
+                return export_onnx(path, file, int8=int8)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp.onnx")
+            os.close(fd)
+            try:
+                shutil.copyfile(shared, tmp)
+                os.replace(tmp, file)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+        except OSError:  # a read-only index folder: run the shared copy
+            return shared
         return file
 
     @property
@@ -247,6 +278,8 @@ class Embedder:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._workers is None or self._workers._max_workers != self.threads:
+                if self._workers is not None:
+                    self._workers.shutdown(wait=False)
                 self._workers = ThreadPoolExecutor(self.threads, thread_name_prefix="encode")
             return self._workers
 

@@ -39,6 +39,7 @@ CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 ENCODERS_DIR = "encoders"
 ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
+READ_AHEAD = 256  # documents read and chunked ahead of the embedding
 
 
 @dataclass(frozen=True)
@@ -287,23 +288,38 @@ def ingest(config: Config, embedder: Embedder, store, only: set[str], files: dic
 
 def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer):
     """(document, its chunks) for each document of the given files, read and chunked by a helper thread
-    (which runs ahead of the caller; an error it meets is raised here)."""
-    found: queue.Queue = queue.Queue()
-    done = object()
+    (up to READ_AHEAD documents ahead of the caller; an error it meets is raised here)."""
+    found: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
+    done, stop = object(), threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                found.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                pass
+        return False
 
     def produce() -> None:
         try:
             for doc in read_corpus(config.data_dir, note, only=only):
-                found.put((doc, chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)))
+                if not hand_over((doc, chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens))):
+                    return  # the build stopped
         except BaseException as e:  # noqa: BLE001  (handed to the caller)
-            found.put(e)
-        found.put(done)
+            hand_over(e)
+        hand_over(done)
 
-    threading.Thread(target=produce, name="qa-read", daemon=True).start()
-    while (item := found.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
+    reader = threading.Thread(target=produce, name="qa-read", daemon=True)
+    reader.start()
+    try:
+        while (item := found.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:  # finished, failed or abandoned: the reader stops too
+        stop.set()
+        reader.join()
 
 
 def _embed_into(store: FaissStore, embedder: Embedder, group: list[Chunk], bar) -> None:

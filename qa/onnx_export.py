@@ -7,10 +7,25 @@ the MatMul weights to int8, per output channel. Needs torch; the exported file d
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from pathlib import Path
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 OUTPUT = "last_hidden_state"
+
+
+STALE_SECONDS = 3600
+
+
+def _remove_stale(folder: Path) -> None:
+    """Temporary files of exports that were killed (an hour old: a live export takes well under a minute)."""
+    for leftover in folder.glob(".*.tmp.onnx"):
+        try:
+            if time.time() - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
+        except OSError:
+            pass
 
 
 def export_onnx(model_path: Path, target: Path, int8: bool) -> Path:
@@ -23,8 +38,11 @@ def export_onnx(model_path: Path, target: Path, int8: bool) -> Path:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}-{os.getpid()}.tmp.onnx")
-    fp32 = tmp.with_name(tmp.stem + "-fp32.onnx") if int8 else tmp
+    _remove_stale(target.parent)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp.onnx")
+    os.close(fd)
+    tmp = Path(name)
+    fp32 = tmp.with_name(tmp.name.replace(".tmp.onnx", "-fp32.tmp.onnx")) if int8 else tmp
     model = AutoModel.from_pretrained(str(model_path)).eval()
 
     class TokenVectors(torch.nn.Module):

@@ -63,6 +63,10 @@ def create_app(assistant: Assistant, config: Config):
         return JSONResponse({"error": message}, status_code=status)
 
     def answer_json(work) -> JSONResponse:
+        try:  # a question asked while the index is being prepared waits for it, holding no slot
+            assistant.wait_until_ready()
+        except QAError as e:
+            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": "5"})
         if not slots.acquire(timeout=BUSY_WAIT_SECONDS):
             return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
                                 headers={"Retry-After": "2"})
@@ -195,10 +199,11 @@ def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound now so that a busy port is one clear error rather than a traceback."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Accepted connections inherit this. Without it, a keep-alive client's every request waited ~40 ms
-        # (Nagle's algorithm against the client's delayed ACK): uvicorn sets it only on sockets it makes.
+        # Accepted connections inherit this (Linux). Without it, a keep-alive client's every request waited
+        # ~40 ms (Nagle's algorithm against the client's delayed ACK): asyncio sets TCP_NODELAY only on sockets
+        # whose protocol is IPPROTO_TCP, which a socket made with protocol 0 does not report.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
     except socket.gaierror:
@@ -229,5 +234,5 @@ def serve(assistant: Assistant, config: Config, sock: socket.socket | None = Non
         assistant.start(prepare, failed)
     if assistant.startup_error is None:
         server.run(sockets=[sock])
-    if assistant.startup_error is not None:
-        raise assistant.startup_error
+    if assistant.startup_exception is not None:
+        raise assistant.startup_exception

@@ -25,8 +25,8 @@ TRAIN_PER_LIST = 64  # training vectors per inverted list (a sample when there a
 
 
 def ivf_lists(n: int) -> int:
-    """Inverted lists for n vectors: about 4*sqrt(n)."""
-    return int(min(65536, max(16, 4 * np.sqrt(max(n, 1)))))
+    """Inverted lists for n vectors: about 4*sqrt(n), with at least the 39 training vectors FAISS wants each."""
+    return max(1, min(int(min(65536, max(16, 4 * np.sqrt(max(n, 1))))), n // 39))
 
 class VectorStore(Protocol):
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
@@ -198,7 +198,7 @@ def ivf_index(vectors: np.ndarray, ids: np.ndarray):
     import faiss
 
     dimension = vectors.shape[1]
-    lists = max(1, min(ivf_lists(len(ids)), len(ids) // 39))  # FAISS wants 39 training points per list
+    lists = ivf_lists(len(ids))
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
     index.cp.niter = 10
     sample = np.random.default_rng(0).permutation(len(ids))[:TRAIN_PER_LIST * lists]

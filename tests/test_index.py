@@ -280,3 +280,35 @@ def test_beyond_the_flat_limit_the_index_uses_inverted_lists_with_the_same_resul
     forced = build_config({}, data_dir=data, index_dir=tmp_path / "auto", index_type="flat")
     assert build_index(forced, embedder, warn=pytest.fail).changed  # the type is re-checked on every build
     assert load_index(forced).manifest["index_type"] == "flat"
+
+
+def test_inverted_lists_find_what_exact_search_finds_and_remove_by_id():
+    from qa.records import Chunk
+    from qa.store import FaissStore, ivf_lists
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((50, 384)).astype(np.float32)
+    vectors = centres[rng.integers(0, 50, 6000)] + 0.3 * rng.standard_normal((6000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    chunks = [Chunk(id=f"c{i}", source=f"f{i % 60}.txt", start=0, end=1, line=1, text="x") for i in range(6000)]
+    one = [np.zeros((1, 384), dtype=np.float16)] * 6000
+    flat, ivf = FaissStore(384), FaissStore(384)
+    flat.add(chunks, vectors, one)
+    ivf.add(chunks, vectors, one)
+    ivf.shape("ivf")
+    lists = faiss_nlist(ivf)
+    assert ivf.kind == "ivf" and lists == ivf_lists(6000) == 153 and ivf.index.nprobe < lists
+    queries = vectors[:50] + 0.2 * rng.standard_normal((50, 384)).astype(np.float32)
+    found = [len({i for _, i in ivf.search_ids(q[None], 10)} & {i for _, i in flat.search_ids(q[None], 10)})
+             for q in queries]
+    assert np.mean(found) / 10 >= 0.95
+    assert ivf.remove_files(["f0.txt"]) == 100 and len(ivf) == 5900
+    assert all(ivf.chunk(i).source != "f0.txt" for _, i in ivf.search_ids(vectors[:1], 10))
+    ivf.shape("ivf")  # grown by less than fourfold: the lists stay
+    assert faiss_nlist(ivf) == lists
+
+
+def faiss_nlist(store) -> int:
+    import faiss
+
+    return faiss.downcast_index(store.index).nlist
