@@ -14,11 +14,13 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
@@ -27,8 +29,6 @@ from qa.embedding import Embedder  # noqa: E402
 from qa.indexing import build_index, encoder_dir  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
 
-SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
-                   ROOT.parent / "shared" / "eval")
 SQUAD = SHARED_EVAL / "squad_v2_dev" / "corpus.jsonl"
 QUESTIONS = ["Who directs the Secretariat?", "In which city is the Secretariat based?",
              "What does the Conflict Prevention Centre do?", "When was the Conflict Prevention Centre created?",
@@ -38,13 +38,10 @@ QUESTIONS = ["Who directs the Secretariat?", "In which city is the Secretariat b
              "Who set up the Special Representative for Combating Trafficking?", "What is ICT?"]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def bench_build(docs: int, repeats: int, backend: str) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    tmp = Path(temp_dir("qa-bench-"))
     data = tmp / "data"
     data.mkdir()
     with SQUAD.open(encoding="utf-8") as f:
@@ -101,7 +98,7 @@ def bench_search(config, embedder, rounds: int) -> dict:
 
 
 def bench_ask(rounds: int, backend: str) -> dict:
-    tmp = Path(tempfile.mkdtemp(prefix="qa-bench-ask-"))
+    tmp = Path(temp_dir("qa-bench-ask-"))
     assistant = Assistant(build_config({}, index_dir=tmp / "index", backend=backend))
     assistant.warm_up(build_if_missing=True, warn=print)
     assistant.set_threads(1)

@@ -13,20 +13,21 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
 
 from qa.config import ROOT  # noqa: E402
 from qa.embedding import Embedder, set_threads  # noqa: E402
 
-SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
-                   ROOT.parent / "shared" / "eval")
 SQUAD = SHARED_EVAL / "squad_v2_dev"
+
 
 
 def main() -> None:
@@ -40,7 +41,7 @@ def main() -> None:
     questions = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:200]
     from sentence_transformers import SentenceTransformer
 
-    folder = Path(tempfile.mkdtemp(prefix="qa-encoders-"))
+    folder = Path(temp_dir("qa-encoders-"))
     encoders = {"torch": None}
     for backend in ("onnx", "onnx-int8"):
         encoders[backend] = Embedder(backend=backend, encoder_dir=folder, shared_dir=ROOT / ".cache" / "encoders")

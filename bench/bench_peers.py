@@ -16,11 +16,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
@@ -28,11 +30,10 @@ from qa.config import ROOT, build_config  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
 from qa.retrieval import hybrid_search  # noqa: E402
 
-SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
-                   ROOT.parent / "shared" / "eval")
 SQUAD = SHARED_EVAL / "squad_v2_dev"
 PEERS = ROOT / "bench" / ".venv-peers"
 PEERS_PY = PEERS / "bin" / "python"
+
 
 
 def peers_venv() -> Path:
@@ -103,7 +104,7 @@ def main() -> None:
     if not (SQUAD / "corpus.jsonl").is_file():
         sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
     queries = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:args.queries]
-    work = Path(tempfile.mkdtemp(prefix="qa-peers-"))
+    work = Path(temp_dir("qa-peers-"))
     them = langchain(args.queries, work)
     us = ours(queries, work)
     print(f"{'':<34}{'qa (onnx-int8)':>16}{'LangChain':>12}{'ratio':>8}")

@@ -17,22 +17,23 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
 
 from qa.chunking import sentence_spans  # noqa: E402
 from qa.config import ROOT  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.store import NPROBE, ivf_index  # noqa: E402
 
-SHARED_EVAL = next((p for p in (ROOT.parent / "shared" / "eval", Path("/work/shared/eval")) if p.is_dir()),
-                   ROOT.parent / "shared" / "eval")
 SQUAD = SHARED_EVAL / "squad_v2_dev" / "corpus.jsonl"
+
 
 
 def centres(count: int) -> np.ndarray:
@@ -43,7 +44,7 @@ def centres(count: int) -> np.ndarray:
             texts += [text[a:b] for a, b in sentence_spans(text) if b - a > 40]
             if len(texts) >= count:
                 break
-    embedder = Embedder(backend="onnx-int8", encoder_dir=Path(tempfile.mkdtemp(prefix="qa-enc-")),
+    embedder = Embedder(backend="onnx-int8", encoder_dir=Path(temp_dir("qa-enc-")),
                         shared_dir=ROOT / ".cache" / "encoders")
     return embedder.encode(texts[:count])
 

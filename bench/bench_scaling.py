@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
 
 from bench_scale import SQUAD, centres, generate  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -74,11 +75,6 @@ def per_core() -> float:
     e.encode(texts)
     return len(texts) / (time.perf_counter() - t)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MilvusLite:

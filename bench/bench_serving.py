@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,19 +22,13 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["text"] for line in (ROOT / "eval" / "osce" / "queries.jsonl").open(encoding="utf-8")]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -59,6 +52,15 @@ def start_app() -> tuple[subprocess.Popen, str, float, float]:
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env(port), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+    try:
+        return _first_page_and_answer(proc, url, t)
+    except BaseException:
+        proc.terminate()
+        proc.wait()
+        raise
+
+
+def _first_page_and_answer(proc: subprocess.Popen, url: str, t: float) -> tuple[subprocess.Popen, str, float, float]:
     while True:
         try:
             if httpx.get(url + "/", timeout=5).status_code == 200:
@@ -96,11 +98,13 @@ def main() -> None:
     pages, firsts, memory = [], [], []
     for _ in range(args.starts):
         proc, url, page, first = start_app()
-        pages.append(page)
-        firsts.append(first)
-        memory.append(rss_mb(proc.pid))
-        proc.terminate()
-        proc.wait()
+        try:
+            pages.append(page)
+            firsts.append(first)
+            memory.append(rss_mb(proc.pid))
+        finally:
+            proc.terminate()
+            proc.wait()
     print(f"python app.py: first page {statistics.median(pages):.2f} s, first answer {statistics.median(firsts):.2f} s "
           f"(median of {args.starts}); server memory after it {statistics.median(memory):.0f} MB")
 
