@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
+from common import SHARED_EVAL, temp_dir  # noqa: E402
 
 from qa.chunking import sentence_spans  # noqa: E402
 from qa.config import ROOT  # noqa: E402

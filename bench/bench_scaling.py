@@ -20,7 +20,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
+from common import free_port, temp_dir  # noqa: E402
 
 from bench_scale import SQUAD, centres, generate  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -40,7 +39,7 @@ def fresh_env() -> dict:
 
 
 def ingestion(docs: int) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="qa-scaling-"))
+    work = Path(temp_dir("qa-scaling-"))
     data = work / "data"
     data.mkdir()
     with SQUAD.open(encoding="utf-8") as f:
@@ -68,7 +67,7 @@ def per_core() -> float:
     from qa.embedding import Embedder
 
     texts = [json.loads(line)["text"] for line in SQUAD.open(encoding="utf-8")][:200]
-    e = Embedder(backend="onnx-int8", encoder_dir=Path(tempfile.mkdtemp()), shared_dir=ROOT / ".cache" / "encoders",
+    e = Embedder(backend="onnx-int8", encoder_dir=Path(temp_dir("qa-enc-")), shared_dir=ROOT / ".cache" / "encoders",
                  threads=1)
     e.encode(texts[:20])
     t = time.perf_counter()
@@ -81,7 +80,7 @@ class MilvusLite:
     def __enter__(self) -> str:
         from pymilvus import MilvusClient
 
-        self.folder = Path(tempfile.mkdtemp(prefix="qa-milvus-"))
+        self.folder = Path(temp_dir("qa-milvus-"))
         port = free_port()
         exe = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
         self.server = subprocess.Popen([exe, "server", "--data-dir", str(self.folder), "--host", "127.0.0.1",
@@ -105,7 +104,7 @@ class Milvus235:
     def __enter__(self) -> str:
         from milvus import MilvusServer
 
-        self.folder = Path(tempfile.mkdtemp(prefix="qa-milvus235-"))
+        self.folder = Path(temp_dir("qa-milvus235-"))
         self.server = MilvusServer()
         self.server.set_base_dir(str(self.folder))
         self.server.listen_port = free_port()

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_EVAL, free_port, percentile, temp_dir  # noqa: E402
+from common import free_port, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [json.loads(line)["text"] for line in (ROOT / "eval" / "osce" / "queries.jsonl").open(encoding="utf-8")]
