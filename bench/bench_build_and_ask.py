@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, percentile, temp_dir  # noqa: E402
+from common import SHARED_EVAL, percentile, squad_files, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
@@ -42,12 +42,7 @@ QUESTIONS = ["Who directs the Secretariat?", "In which city is the Secretariat b
 
 def bench_build(docs: int, repeats: int, backend: str) -> dict:
     tmp = Path(temp_dir("qa-bench-"))
-    data = tmp / "data"
-    data.mkdir()
-    with SQUAD.open(encoding="utf-8") as f:
-        for i, line in zip(range(docs), f):
-            row = json.loads(line)
-            (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+    data = squad_files(tmp, docs)
     config = build_config({}, data_dir=data, index_dir=tmp / "index", backend=backend)
     embedder = Embedder(backend=backend, encoder_dir=encoder_dir(config), shared_dir=config.cache_dir / "encoders")
     embedder.warm_up()

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, temp_dir  # noqa: E402
+from common import SHARED_EVAL, require, temp_dir  # noqa: E402
 
 from qa.config import ROOT  # noqa: E402
 from qa.embedding import Embedder, set_threads  # noqa: E402
@@ -35,8 +35,7 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=320)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
-    if not SQUAD.is_dir():
-        sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
+    require(SQUAD)
     texts = [json.loads(line)["text"] for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8")][:args.texts]
     questions = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:200]
     from sentence_transformers import SentenceTransformer

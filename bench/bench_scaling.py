@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import free_port, temp_dir  # noqa: E402
+from common import free_port, require, squad_files, temp_dir  # noqa: E402
 
 from bench_scale import SQUAD, centres, generate  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -40,12 +40,7 @@ def fresh_env() -> dict:
 
 def ingestion(docs: int) -> dict:
     work = Path(temp_dir("qa-scaling-"))
-    data = work / "data"
-    data.mkdir()
-    with SQUAD.open(encoding="utf-8") as f:
-        for _, line in zip(range(docs), f):
-            row = json.loads(line)
-            (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+    data = squad_files(work, docs)
     rates = {}
     for engine in ("local", "ray"):
         runs = []
@@ -175,8 +170,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=300)
     p.add_argument("--vectors", type=int, default=100_000)
     args = p.parse_args()
-    if not SQUAD.is_file():
-        sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
+    require(SQUAD)
     ing = ingestion(args.docs)
     print(f"ingestion of {ing['chunks']} chunks, fresh processes, median of 2: local {ing['local']:.1f} chunks/s, "
           f"ray (local cluster) {ing['ray']:.1f} chunks/s, ray / local {ing['ray'] / ing['local']:.2f}x", flush=True)

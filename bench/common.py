@@ -31,3 +31,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def require(path: Path) -> None:
+    """Stop with one line when the shared benchmark data is missing."""
+    if not path.exists():
+        sys.exit(f"error: the benchmark corpus is missing: {path} (../shared/eval beside the checkout)")
+
+
+def squad_files(folder: Path, docs: int) -> Path:
+    """The first `docs` SQuAD 2.0 dev paragraphs as one .txt file each, in folder/data."""
+    import json
+
+    data = folder / "data"
+    data.mkdir()
+    with (SQUAD_DIR / "corpus.jsonl").open(encoding="utf-8") as f:
+        for _, line in zip(range(docs), f):
+            row = json.loads(line)
+            (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
+    return data
