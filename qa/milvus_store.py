@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections import OrderedDict
 from typing import Iterable
 
@@ -23,6 +24,7 @@ from .records import Chunk
 MAX_TEXT_BYTES = 65535  # Milvus VARCHAR limit
 MAX_SENTENCES = 63  # float16 sentence vectors that fit one VARCHAR field; later sentences use the chunk's vector
 PIECE = 60000  # characters of manifest JSON per meta row
+CONNECT_ATTEMPTS = 3
 # Like the app's own BM25: lower case, English stop words, English stems. (Milvus Lite 3.2 accepts the
 # filters but applies only the lower-casing.)
 ANALYZER = {"tokenizer": "standard",
@@ -70,10 +72,15 @@ class MilvusStore:
             import logging
 
             logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # its failed calls become one StoreUnavailable
-            try:
-                self.client = MilvusClient(uri=self.uri, token=self.token, timeout=30)
-            except Exception as e:
-                raise StoreUnavailable(f"cannot use Milvus at {self.uri}: {str(e).splitlines()[0][:300]}") from None
+            for attempt in range(CONNECT_ATTEMPTS):
+                try:
+                    self.client = MilvusClient(uri=self.uri, token=self.token, timeout=30)
+                    break
+                except Exception as e:  # a channel the server just closed (GOAWAY) reconnects after a moment
+                    if attempt == CONNECT_ATTEMPTS - 1:
+                        raise StoreUnavailable(f"cannot use Milvus at {self.uri}: "
+                                               f"{str(e).splitlines()[0][:300]}") from None
+                    time.sleep(1.0)
         return self
 
     def open(self, create: bool = False) -> "MilvusStore":
