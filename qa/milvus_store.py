@@ -238,6 +238,17 @@ class MilvusStore:
         iterator.close()
         return ids, texts
 
+    def hybrid_ids(self, vector: np.ndarray, query: str, depth: int) -> list[int]:
+        """The server's hybrid search (dense and BM25 requests, fused by RRF): the ids of the candidates, best
+        first. The app then scores them by its own fusion (retrieval.py), as with FAISS."""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        requests = [AnnSearchRequest(data=[np.asarray(vector, dtype=np.float32)[0].tolist()], anns_field="vector",
+                                     param={"metric_type": "IP"}, limit=depth),
+                    AnnSearchRequest(data=[query], anns_field="sparse", param={"metric_type": "BM25"}, limit=depth)]
+        result = self.client.hybrid_search(self.name, requests, ranker=RRFRanker(60), limit=2 * depth)
+        return [int(h["id"]) for h in result[0]]
+
     def prefetch(self, ids: list[int]) -> None:
         """Fetch the rows of these chunks (metadata, text, vectors) in one call, for what follows."""
         self._fetch(ids, vectors=True)

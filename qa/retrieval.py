@@ -47,9 +47,11 @@ class Candidates:
 def candidates(store: VectorStore, lexical: Bm25Index, vector: np.ndarray, query: str,
                depth: int = CANDIDATES) -> Candidates:
     """The `depth` best chunks by vector and the `depth` best by BM25 (vector: shape (1, d))."""
-    dense_ids = [i for _, i in store.search_ids(vector, depth)]
     lexical_ids, bm25 = lexical.top(query, depth)
-    ids = list(dict.fromkeys(dense_ids + lexical_ids))
+    if getattr(store, "bm25", False) and query.strip():  # Milvus with full-text search: one hybrid (RRF) call
+        ids = store.hybrid_ids(vector, query, depth)
+    else:
+        ids = list(dict.fromkeys([i for _, i in store.search_ids(vector, depth)] + lexical_ids))
     store.prefetch(ids)
     if not ids:
         empty = np.zeros(0, dtype=np.float32)

@@ -144,3 +144,15 @@ def test_a_milvus_without_full_text_search_uses_the_apps_bm25(milvus_235, tmp_pa
     answerable = [q for q in own_questions() if q["answers"]]
     correct = sum(answer_is_correct(a.ask(q["text"], history=q.get("history")), q["answers"]) for q in answerable)
     assert correct / len(answerable) >= 0.95
+
+
+def test_candidates_come_from_the_servers_hybrid_search(milvus, tmp_path, monkeypatch):
+    a = Assistant(build_config({}, data_dir=DEFAULT_DATA, index_dir=tmp_path / "hybrid", store="milvus",
+                               milvus_uri=milvus))
+    a.build(warn=pytest.fail)
+    store = a.reload().store
+    calls = []
+    original = store.hybrid_ids
+    monkeypatch.setattr(store, "hybrid_ids", lambda *args: calls.append(args[1]) or original(*args))
+    assert "Prague" in a.ask("Where is the OSCE Documentation Centre?").answer
+    assert calls == ["Where is the OSCE Documentation Centre?"]
