@@ -7,6 +7,7 @@
 - a fresh `python -m qa ask` to its printed answer, median of 5;
 - POST /api/ask from one client, one question at a time (own question set, vectors not cached): p50/p95;
 - --clients concurrent clients asking --per-client questions each: throughput, p50/p95, errors and 429s.
+With --milvus-uri URI, every process uses a Milvus store there (QA_STORE=milvus).
 """
 from __future__ import annotations
 
@@ -38,8 +39,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+STORE: dict[str, str] = {}  # QA_STORE / QA_MILVUS_URI for every process started, from --milvus-uri
+
+
 def env(port: int | None = None) -> dict:
     e = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    e.update(STORE)
     if port:
         e["QA_PORT"] = str(port)
     return e
@@ -91,7 +96,10 @@ def main() -> None:
     p.add_argument("--starts", type=int, default=3)
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--per-client", type=int, default=50)
+    p.add_argument("--milvus-uri", help="serve from a Milvus store at this URI instead of FAISS")
     args = p.parse_args()
+    if args.milvus_uri:
+        STORE.update({"QA_STORE": "milvus", "QA_MILVUS_URI": args.milvus_uri})
     subprocess.run([sys.executable, "-m", "qa", "index", "--quiet"], cwd=ROOT, env=env(), check=True,
                    stdout=subprocess.DEVNULL)
 
