@@ -170,6 +170,11 @@ def milvus_235(tmp_path_factory):
     server = MilvusServer()
     server.set_base_dir(str(tmp_path_factory.mktemp("milvus235")))
     server.listen_port = free_port()
-    server.start()
+    try:
+        server.start()
+    except TimeoutError:
+        server.stop()
+        pytest.fail("the Milvus 2.3.5 binary did not start within 180 s; another one already running on this "
+                    "machine (`pgrep -fa 'milvus run standalone'`) keeps a second from starting")
     yield f"http://127.0.0.1:{server.listen_port}"
     server.stop()
