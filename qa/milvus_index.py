@@ -8,6 +8,7 @@ bumps manifest["build"], which serving replicas watch to reload.
 """
 from __future__ import annotations
 
+import functools
 import time
 from datetime import datetime, timezone
 from typing import Callable
@@ -31,10 +32,15 @@ def where(config: Config) -> str:
     return f"Milvus collection {collection_name(config.index_dir.name)} at {config.milvus_uri}"
 
 
+@functools.lru_cache(maxsize=16)
+def _meta_reader(uri: str, name: str, token: str) -> MilvusStore:
+    """One connection per collection for reading its manifest (a serving replica does so once a second)."""
+    return MilvusStore(uri, name, 1, token=token).connect()
+
+
 def live_manifest(config: Config) -> dict | None:
     """The manifest stored with the collection, or None when there is none (nothing built yet)."""
-    store = MilvusStore(config.milvus_uri, collection_name(config.index_dir.name), 1, token=config.milvus_token)
-    return store.connect().read_manifest()
+    return _meta_reader(config.milvus_uri, collection_name(config.index_dir.name), config.milvus_token).read_manifest()
 
 
 def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None], progress: bool = False,
