@@ -9,8 +9,7 @@ import unicodedata
 from typing import Callable
 
 from .answering import compose_answer, key_terms
-from .config import Config
-from .config import DEFAULT_BACKEND
+from .config import DEFAULT_BACKEND, Config
 from .embedding import Embedder, set_faiss_threads, set_threads
 from .errors import BadQuestion, IndexMismatch, NotReady, QAError
 from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
@@ -126,12 +125,15 @@ class Assistant:
         return Embedder(self.config.model, backend=backend, encoder_dir=encoder_dir(self.config), threads=threads,
                         shared_dir=self.config.cache_dir / "encoders")
 
-    def _use_backend(self, backend: str) -> Embedder:
-        """The embedder for `backend` (the index's encoder): the current one, or a new one in its place."""
+    def _embedder_for(self, backend: str) -> Embedder:
+        """The current embedder when it runs `backend`, else a new one with the same threads."""
         embedder = self.embedder
-        if embedder.backend != backend:
-            embedder = self.embedder = self._embedder(backend, threads=embedder.threads)
-        return embedder
+        return embedder if embedder.backend == backend else self._embedder(backend, threads=embedder.threads)
+
+    def _use_backend(self, backend: str) -> Embedder:
+        """The embedder for `backend` (a build's encoder), put in place of the current one."""
+        self.embedder = self._embedder_for(backend)
+        return self.embedder
 
     def set_threads(self, n: int) -> None:
         """Threads per request for encoding and FAISS (1 when serving). FAISS's (OpenMP's) setting belongs to
@@ -157,9 +159,7 @@ class Assistant:
         """Load the live build and the encoder it was built with, then switch both at once; a failure leaves
         the current pair serving."""
         loaded = load_index(self.config)
-        embedder = self.embedder
-        if embedder.backend != loaded.manifest["backend"]:
-            embedder = self._embedder(loaded.manifest["backend"], threads=embedder.threads)
+        embedder = self._embedder_for(loaded.manifest["backend"])
         if self._index is not None:  # serving: make it ready before it takes over
             embedder.warm_up()
         with self._lock:

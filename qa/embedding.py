@@ -63,9 +63,7 @@ def set_faiss_threads(n: int) -> None:
 def set_threads(n: int) -> None:
     """FAISS threads for this process, and torch's when torch is loaded (1 per request when serving).
     ONNX sessions take their thread count from Embedder.set_threads."""
-    import faiss
-
-    faiss.omp_set_num_threads(n)
+    set_faiss_threads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
 
@@ -164,10 +162,6 @@ class Embedder:
     @property
     def path(self) -> Path:
         return resolve_model_path(self.model_name)
-
-    @property
-    def loaded(self) -> bool:
-        return self._forward is not None
 
     def set_threads(self, n: int) -> None:
         """Threads per encoding call from now on."""

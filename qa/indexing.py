@@ -69,8 +69,11 @@ class LoadedIndex:
     @property
     def build_id(self) -> str:
         """Which build this is: its folder, or for a Milvus collection its build counter."""
-        return f"milvus build {self.manifest['build']}" if self.manifest.get("index_type") == "milvus" \
-            else str(self.folder)
+        return milvus_build_id(self.manifest) if self.manifest.get("index_type") == "milvus" else str(self.folder)
+
+
+def milvus_build_id(manifest: dict) -> str:
+    return f"milvus build {manifest['build']}"
 
 
 def live_build_id(config: Config) -> str | None:
@@ -79,7 +82,7 @@ def live_build_id(config: Config) -> str | None:
         from .milvus_index import live_manifest
 
         manifest = live_manifest(config)
-        return f"milvus build {manifest['build']}" if manifest and manifest.get("build") else None
+        return milvus_build_id(manifest) if manifest and manifest.get("build") else None
     folder = current_folder(config.index_dir)
     return str(folder) if folder else None
 
@@ -201,27 +204,14 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
                                seconds=time.perf_counter() - t0, folder=live.folder,
                                unchanged=len(shas), incremental=True, changed=False)
-        tokenizer = load_tokenizer(embedder.path)
-        skipped: list[str] = []
-
-        def note(message: str) -> None:
-            skipped.append(message)
-            warn(message)
-
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
             live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
             (FaissStore(embedder.dimension), {})
-        unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
-        gone = sorted(set(old_files) - set(shas))
-        updated = sorted(s for s in shas if s in old_files and s not in unchanged)
-        added = sorted(s for s in shas if s not in old_files)
-        chunks_removed = store.remove_files(gone + updated)
-
-        files: dict[str, dict] = {s: old_files[s] for s in unchanged}
-        chunks_added = ingest(config, embedder, store, set(updated + added), files, note, tokenizer, progress)
-        for source in updated + added:  # skipped files too, so a restart sees no change
-            files.setdefault(source, {"sha256": shas[source], "chunks": 0})
+        plan = Plan.of(old_files, shas)
+        chunks_removed = store.remove_files(plan.gone + plan.updated)
+        files: dict[str, dict] = {s: old_files[s] for s in plan.unchanged}
+        chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress)
         if not len(store):
             raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
@@ -242,34 +232,70 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
-    return BuildReport(files=manifest["file_count"], chunks=len(store), skipped=len(skipped),
-                       seconds=time.perf_counter() - t0, folder=folder,
-                       added=sum(1 for f in added if files[f]["chunks"]),
-                       updated=sum(1 for f in updated if files[f]["chunks"]),
-                       removed=len(gone), unchanged=len(unchanged), chunks_added=chunks_added,
-                       chunks_removed=chunks_removed, incremental=previous is not None)
+    return plan.report(files, chunks=len(store), skipped=skipped, seconds=time.perf_counter() - t0, folder=folder,
+                       chunks_added=chunks_added, chunks_removed=chunks_removed, incremental=previous is not None)
 
 
-def ingest(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
-           note: Callable[[str], None], tokenizer, progress: bool) -> int:
-    """Read, chunk and embed the given files into the store, counting each file's chunks in `files`;
-    returns how many chunks were added. config.engine "ray" does it on a Ray cluster instead."""
+@dataclass(frozen=True)
+class Plan:
+    """What a build does with each file of the data folder, by sha256 against the live build's files."""
+    unchanged: set[str]
+    gone: list[str]
+    updated: list[str]
+    added: list[str]
+
+    @classmethod
+    def of(cls, old_files: dict[str, dict], shas: dict[str, str]) -> "Plan":
+        unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
+        return cls(unchanged=unchanged, gone=sorted(set(old_files) - set(shas)),
+                   updated=sorted(s for s in shas if s in old_files and s not in unchanged),
+                   added=sorted(s for s in shas if s not in old_files))
+
+    def report(self, files: dict[str, dict], **facts) -> BuildReport:
+        """The BuildReport of this plan carried out (files: the new manifest's; skipped files have no chunks)."""
+        return BuildReport(files=sum(1 for f in files.values() if f["chunks"]),
+                           added=sum(1 for f in self.added if files[f]["chunks"]),
+                           updated=sum(1 for f in self.updated if files[f]["chunks"]),
+                           removed=len(self.gone), unchanged=len(self.unchanged), **facts)
+
+
+def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str], only: list[str],
+           files: dict[str, dict], warn: Callable[[str], None], progress: bool) -> tuple[int, int]:
+    """Read, chunk and embed the given files into the store, counting each file's chunks in `files` (a file
+    skipped with a warning gets an entry with none, so the next build sees no change); returns (chunks added,
+    files skipped). config.engine "ray" does it on a Ray cluster instead."""
     from tqdm import tqdm
+
+    warnings: list[str] = []
+
+    def note(message: str) -> None:
+        warnings.append(message)
+        warn(message)
 
     bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
     added = 0
     if config.engine == "ray":
         from .ray_ingest import ray_ingest
 
-        for file, sha, group, vectors, sentence_vectors in ray_ingest(config, embedder, only, note):
+        for file, sha, group, vectors, sentence_vectors in ray_ingest(config, embedder, set(only), note):
             entry = files.setdefault(file, {"sha256": sha, "chunks": 0})
             entry["chunks"] += len(group)
             store.add(group, vectors, sentence_vectors)
             added += len(group)
             bar.total = added
             bar.update(len(group))
-        bar.close()
-        return added
+    else:
+        added = _ingest_here(config, embedder, store, set(only), files, note, bar)
+    bar.close()
+    for source in only:
+        files.setdefault(source, {"sha256": shas[source], "chunks": 0})
+    return added, len(warnings)
+
+
+def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
+                 note: Callable[[str], None], bar) -> int:
+    added = 0
+    tokenizer = load_tokenizer(embedder.path)
     pending: list[Chunk] = []
     # Files are read and chunked in another thread while the chunks before them are embedded.
     for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
@@ -282,7 +308,6 @@ def ingest(config: Config, embedder: Embedder, store, only: set[str], files: dic
             _embed_into(store, embedder, pending[:ENCODE_GROUP], bar)
             del pending[:ENCODE_GROUP]
     _embed_into(store, embedder, pending, bar)
-    bar.close()
     return added
 
 
@@ -387,16 +412,6 @@ def _loadable_live_build(config: Config) -> LoadedIndex | None:
         return load_index(config)
     except QAError:
         return None  # another model, format or chunking, or unreadable: a full build replaces it
-
-
-def changed_files(config: Config) -> list[str]:
-    """Files of the data folder that are new, changed or gone since the live build (by sha256)."""
-    folder = current_folder(config.index_dir)
-    try:
-        built = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return ["(unreadable manifest)"]
-    return _changed(built, data_hashes(config))
 
 
 def index_exists(config: Config) -> bool:

@@ -13,11 +13,10 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
-from .chunking import load_tokenizer
 from .config import Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexMissing, QAError
-from .indexing import (FORMAT_VERSION, BuildReport, LoadedIndex, _changed, _versions, check_manifest,
+from .indexing import (FORMAT_VERSION, BuildReport, LoadedIndex, Plan, _changed, _versions, check_manifest,
                        chunking_settings, data_hashes, ingest, rebuild_command)
 from .lexical import Bm25Index
 from .milvus_store import MilvusLexical, MilvusStore, collection_name
@@ -64,43 +63,29 @@ def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None]
     store = open_store(config, embedder.dimension, create=manifest is None)
     old_files = manifest["files"] if manifest else {}
     store.next_id = manifest["next_id"] if manifest else 0
-    unchanged = {s for s in shas if s in old_files and old_files[s].get("sha256") == shas[s]}
-    gone = sorted(set(old_files) - set(shas))
-    updated = sorted(s for s in shas if s in old_files and s not in unchanged)
-    added = sorted(s for s in shas if s not in old_files)
+    plan = Plan.of(old_files, shas)
     base = {"format_version": FORMAT_VERSION, "model": config.model, "backend": embedder.backend,
             "dimension": embedder.dimension, "index_type": "milvus", "chunking": chunking_settings(config),
             "lexical": "milvus-bm25-english" if store.bm25 else "app-bm25", "build": (manifest or {}).get("build", 0)}
-    files = {s: old_files[s] for s in unchanged}
-    pending = {**files, **{s: {"sha256": "", "chunks": 0} for s in updated}}
+    files = {s: old_files[s] for s in plan.unchanged}
+    pending = {**files, **{s: {"sha256": "", "chunks": 0} for s in plan.updated}}
     store.write_manifest({**base, "files": pending, "file_count": len(files), "chunk_count": len(store),
                           "next_id": store.next_id, "built_at": ""})
-    chunks_removed = store.remove_files(gone + updated)
-
-    skipped: list[str] = []
-
-    def note(message: str) -> None:
-        skipped.append(message)
-        warn(message)
-
-    chunks_added = ingest(config, embedder, store, set(updated + added), files, note, load_tokenizer(embedder.path),
-                          progress)
-    for source in updated + added:
-        files.setdefault(source, {"sha256": shas[source], "chunks": 0})
+    chunks_removed = store.remove_files(plan.gone + plan.updated)
+    chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress)
     store.flush()
     total = len(store)
     if not total:
         raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                           f"{rebuild_command(config)}")
-    done = {**base, "files": dict(sorted(files.items())), "file_count": sum(1 for f in files.values() if f["chunks"]),
-            "chunk_count": total, "next_id": store.next_id, "build": base["build"] + 1,
-            "versions": _versions(embedder.backend), "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store.write_manifest(done)
-    return BuildReport(files=done["file_count"], chunks=total, skipped=len(skipped), seconds=time.perf_counter() - t0,
-                       folder=config.index_dir, added=sum(1 for f in added if files[f]["chunks"]),
-                       updated=sum(1 for f in updated if files[f]["chunks"]), removed=len(gone),
-                       unchanged=len(unchanged), chunks_added=chunks_added, chunks_removed=chunks_removed,
-                       incremental=manifest is not None)
+    report = plan.report(files, chunks=total, skipped=skipped, seconds=time.perf_counter() - t0,
+                         folder=config.index_dir, chunks_added=chunks_added, chunks_removed=chunks_removed,
+                         incremental=manifest is not None)
+    store.write_manifest({**base, "files": dict(sorted(files.items())), "file_count": report.files,
+                          "chunk_count": total, "next_id": store.next_id, "build": base["build"] + 1,
+                          "versions": _versions(embedder.backend),
+                          "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return report
 
 
 def load_milvus(config: Config) -> LoadedIndex:

@@ -28,6 +28,7 @@ def ivf_lists(n: int) -> int:
     """Inverted lists for n vectors: about 4*sqrt(n), with at least the 39 training vectors FAISS wants each."""
     return max(1, min(int(min(65536, max(16, 4 * np.sqrt(max(n, 1))))), n // 39))
 
+
 class VectorStore(Protocol):
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
     def remove(self, sources: Iterable[str]) -> int: ...
@@ -83,7 +84,6 @@ class FaissStore:
         else:
             index = ivf_index(vectors, ids)
         self.index = index
-
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
         if not len(chunks) == len(vectors) == len(sentence_vectors):

@@ -159,19 +159,6 @@ def test_a_sentence_file_that_disagrees_is_refused(tiny, embedder):
         load_index(tiny)
 
 
-def test_changed_files_names_what_is_new_changed_or_gone(tiny, embedder):
-    build_index(tiny, embedder, warn=lambda m: None)
-    assert indexing.changed_files(tiny) == []
-    (tiny.data_dir / "empty.txt").write_text("")  # skipped by the build, but known to it
-    build_index(tiny, embedder, warn=lambda m: None)
-    assert indexing.changed_files(tiny) == []
-    (tiny.data_dir / "new.md").write_text("A new note.", encoding="utf-8")
-    first = sorted(p.name for p in tiny.data_dir.iterdir() if p.suffix == ".txt" and p.name != "empty.txt")[0]
-    (tiny.data_dir / first).write_text("Changed text.", encoding="utf-8")
-    (tiny.data_dir / "empty.txt").unlink()
-    assert indexing.changed_files(tiny) == sorted(["new.md", first, "empty.txt"])
-
-
 def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
@@ -205,6 +192,19 @@ def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatc
     for query in ("oranges", "code word w4", "moon", "Gamma", "topic 2", "Beta"):
         assert [h.chunk.id for h in one.search(query, 5)] == [h.chunk.id for h in two.search(query, 5)], query
         assert [round(h.score, 5) for h in one.search(query, 5)] == [round(h.score, 5) for h in two.search(query, 5)]
+
+
+def test_a_skipped_file_is_known_to_the_build_and_changes_are_named(tiny, embedder):
+    build_index(tiny, embedder, warn=lambda m: None)
+    (tiny.data_dir / "empty.txt").write_text("")  # skipped by the build, but known to it
+    assert build_index(tiny, embedder, warn=lambda m: None).skipped == 1
+    assert not build_index(tiny, embedder, warn=lambda m: None).changed
+    (tiny.data_dir / "new.md").write_text("A new note.", encoding="utf-8")
+    first = sorted(p.name for p in tiny.data_dir.iterdir() if p.suffix == ".txt" and p.name != "empty.txt")[0]
+    (tiny.data_dir / first).write_text("Changed text.", encoding="utf-8")
+    (tiny.data_dir / "empty.txt").unlink()
+    report = build_index(tiny, embedder, warn=pytest.fail)
+    assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 1)
 
 
 def test_full_rebuilds_everything_and_nothing_to_do_keeps_the_live_build(tiny, embedder):
