@@ -9,13 +9,16 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
+
 from .extracting import page_of
-from .records import Chunk, Document
+from .records import Chunk, Document, Tokens
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
 _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 # Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
+_LAST_WORD = re.compile(r"([\w.]+)\W*$")  # searched in the 64 characters before a sentence end
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
 
@@ -27,7 +30,7 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     for m in _END.finditer(text):
         end = m.end()
         if m.group() != "\n":
-            word = re.search(r"([\w.]+)\W*$", text[start:m.start() + 1])
+            word = _LAST_WORD.search(text, max(start, m.start() - 64), m.start() + 1)
             stem = word.group(1).rstrip(".").lower() if word else ""
             if stem in _ABBREV or (len(stem) == 1 and stem.isalpha()):
                 continue  # "e.g. the", "J. Smith": not a sentence end
@@ -67,7 +70,7 @@ def chunk_id(source: str, start: int, end: int, text: str) -> str:
 
 class _Lines:
     def __init__(self, text: str):
-        self.breaks = [i for i, ch in enumerate(text) if ch == "\n"]
+        self.breaks = [m.start() for m in re.finditer("\n", text)]
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.breaks, offset - 1) + 1
@@ -77,13 +80,18 @@ def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: in
     """Pack whole sentences into chunks of at most max_tokens word pieces; repeat trailing sentences
     worth up to overlap_tokens at the start of the next chunk. A sentence longer than max_tokens is
     cut into windows at word-piece boundaries."""
+    return [c for c, _ in chunk_with_tokens(doc, tokenizer, max_tokens, overlap_tokens)]
+
+
+def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[tuple[Chunk, Tokens]]:
+    """chunk_document's chunks, each with the word pieces it was measured in (see Tokens)."""
     text = doc.text
     spans = sentence_spans(text)
     if not spans:
         return []
     encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)
     sizes = [len(enc.ids) for enc in encodings]
-    pieces: list[tuple[int, int]] = []
+    pieces: list[tuple[int, int, list[tuple[int, int, int]]]] = []  # start, end, (sentence, first, last token)
     i = 0
     while i < len(spans):
         j, used = i, 0
@@ -91,10 +99,10 @@ def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: in
             used += sizes[j]
             j += 1
         if j == i:  # one sentence longer than the window
-            pieces.extend(_windows(spans[i][0], encodings[i].offsets, max_tokens, overlap_tokens))
+            pieces.extend(_windows(i, spans[i][0], encodings[i].offsets, max_tokens, overlap_tokens))
             i += 1
             continue
-        pieces.append((spans[i][0], spans[j - 1][1]))
+        pieces.append((spans[i][0], spans[j - 1][1], [(k, 0, sizes[k]) for k in range(i, j)]))
         if j == len(spans):
             break
         k, back = j, 0
@@ -103,16 +111,38 @@ def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: in
             k -= 1
         i = k
     lines = _Lines(text)
-    return [Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
-                  line=lines.line_of(s), text=text[s:e], page=page_of(text, s)) for s, e in pieces]
+    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per sentence: ids, offsets in the document
+
+    def sentence_arrays(k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in arrays:
+            arrays[k] = (np.asarray(encodings[k].ids, dtype=np.int64),
+                         np.asarray(encodings[k].offsets, dtype=np.int64).reshape(-1, 2) + spans[k][0])
+        return arrays[k]
+
+    out = []
+    for s, e, parts in pieces:
+        if len(parts) == 1 and parts[0][1:] != (0, sizes[parts[0][0]]) or \
+                any(text[spans[k][1]:spans[k + 1][0]].strip() for k, _, _ in parts[:-1]):
+            # a window of a sentence may start inside a word; a list marker ("2. ") between two sentences
+            # is in the chunk's text but in no sentence: the chunk's own pieces differ, tokenize it
+            enc = tokenizer.encode(text[s:e], add_special_tokens=False)
+            ids = np.asarray(enc.ids, dtype=np.int64)
+            offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        else:
+            ids = np.concatenate([sentence_arrays(k)[0][a:b] for k, a, b in parts])
+            offsets = np.concatenate([sentence_arrays(k)[1][a:b] for k, a, b in parts]) - s
+        out.append((Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
+                          line=lines.line_of(s), text=text[s:e], page=page_of(text, s)),
+                    Tokens(ids=ids, offsets=offsets)))
+    return out
 
 
-def _windows(base: int, offsets, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
+def _windows(sentence: int, base: int, offsets, max_tokens: int, overlap_tokens: int):
     step = max(1, max_tokens - overlap_tokens)
     out = []
     for a in range(0, len(offsets), step):
         b = min(a + max_tokens, len(offsets))
-        out.append((base + offsets[a][0], base + offsets[b - 1][1]))
+        out.append((base + offsets[a][0], base + offsets[b - 1][1], [(sentence, a, b)]))
         if b == len(offsets):
             break
     return out

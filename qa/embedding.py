@@ -24,6 +24,7 @@ import numpy as np
 
 from .config import BACKENDS, DEFAULT_MODEL
 from .errors import ModelUnavailable
+from .records import Tokens
 
 # Never reach for the hub: the model ships inside a package or sits in a local folder.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -93,6 +94,21 @@ def encoder_file(encoder_dir: Path, model: str, model_path: Path, backend: str) 
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")[-60:] or "model"
     digest = hashlib.sha256("\0".join(facts).encode("utf-8")).hexdigest()[:12]
     return encoder_dir / f"{slug}-{digest}-{backend}.onnx"
+
+
+def _special_tokens(tokenizer) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The ids the tokenizer puts before and after a text, and whether a chunk's word pieces equal its
+    sentences' pieces joined: true for WordPiece after a BERT pre-tokenizer, which splits at every space and
+    punctuation mark, so a sentence boundary is always a piece boundary."""
+    probe = "a probe, of words"
+    full, bare = tokenizer.encode(probe).ids, tokenizer.encode(probe, add_special_tokens=False).ids
+    at = next((i for i in range(len(full) - len(bare) + 1) if full[i:i + len(bare)] == bare), None)
+    if at is None:  # an unusual template: keep tokenizing whole texts
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), False
+    spec = json.loads(tokenizer.to_str())
+    joins = spec.get("model", {}).get("type") == "WordPiece" and \
+        (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+    return np.asarray(full[:at], np.int64), np.asarray(full[at + len(bare):], np.int64), joins
 
 
 class _TorchForward:
@@ -199,6 +215,8 @@ class Embedder:
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=max_seq)
             self._tokenizer = tokenizer
+            self._max_seq = max_seq
+            self._prefix, self._suffix, self._reuses_tokens = _special_tokens(tokenizer)
             self._dimension = dimension
             self._forward = forward
 
@@ -240,28 +258,26 @@ class Embedder:
         self.warm_up()
         return self._forward
 
-    def _batches(self, texts: list[str], batch_size: int):
-        """(indices, encodings, token vectors [batch, tokens, dim], attention mask) per batch; texts are
-        tokenized first and batched by token count, longest first, so that padding stays small.
+    def _batches(self, rows: list[np.ndarray], batch_size: int):
+        """(indices, token vectors [batch, tokens, dim], attention mask) per batch of rows of token ids
+        (special tokens included), batched by length, longest first, so that padding stays small.
 
         The ONNX backends run one text at a time, `threads` texts at once on one-thread sessions: int8
         activations are quantized with one scale per run, so a text batched with others would get a vector
         that depends on them (an incremental build would then differ from a full one); and one-text runs in
         parallel measured faster here than batches on two threads (bench/bench_encoders.py)."""
         forward = self._ready()
-        encodings = self._tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
         size = batch_size if self.backend == "torch" else 1
 
         def run(idx: list[int]):
-            width = len(encodings[idx[0]].ids)
+            width = len(rows[idx[0]])
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            return idx, [encodings[i] for i in idx], forward(ids, mask), mask
+                ids[row, :len(rows[i])] = rows[i]
+                mask[row, :len(rows[i])] = 1
+            return idx, forward(ids, mask), mask
 
         groups = [order[a:a + size] for a in range(0, len(order), size)]
         if self.backend != "torch" and self.threads > 1 and len(groups) > 1:
@@ -281,35 +297,55 @@ class Embedder:
         """Unit-length float32 vectors, one row per text (mean pooling, as sentence-transformers)."""
         self.warm_up()
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for idx, _, tokens, mask in self._batches(texts, batch_size):
+        rows = [np.asarray(enc.ids, dtype=np.int64) for enc in self._tokenizer.encode_batch(texts)]
+        for idx, tokens, mask in self._batches(rows, batch_size):
             sums = (tokens * mask[..., None]).sum(axis=1)
             out[idx] = _unit(sums / mask.sum(axis=1, keepdims=True))
         return out
 
     def encode_with_sentences(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                              tokens: list[Tokens] | None = None,
                               batch_size: int = BATCH_SIZE) -> tuple[np.ndarray, list[np.ndarray]]:
         """Vectors of the texts, and for each text one unit vector per (start, end) span of it: the mean of
-        the span's token vectors from the same forward pass. A span with no token gets the text's vector."""
+        the span's token vectors from the same forward pass. A span with no token gets the text's vector.
+        tokens: the texts' word pieces from the chunker, used instead of tokenizing the texts again where
+        this model's tokenizer gives the same pieces for a text as for its sentences one by one."""
         self.warm_up()
+        if tokens is not None and self._reuses_tokens:
+            rows, offsets = self._rows_of_tokens(tokens)
+        else:
+            rows, offsets = [], []
+            for enc in self._tokenizer.encode_batch(texts):
+                rows.append(np.asarray(enc.ids, dtype=np.int64))
+                where = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+                where[np.asarray(enc.special_tokens_mask, dtype=bool)] = 0
+                offsets.append(where)
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         parts: list[np.ndarray] = [np.zeros((0, self._dimension), dtype=np.float16)] * len(texts)
-        for idx, encodings, tokens, mask in self._batches(texts, batch_size):
+        for idx, vectors, mask in self._batches(rows, batch_size):
             for row, i in enumerate(idx):
-                n = int(mask[row].sum())
-                vec = tokens[row, :n]
+                vec = vectors[row, :len(rows[i])]
                 out[i] = _unit(vec.mean(axis=0))
                 if not spans[i]:
                     continue
-                offsets = np.array(encodings[row].offsets, dtype=np.int64).reshape(-1, 2)
-                starts, ends = offsets[:, 0], offsets[:, 1]
-                real = ~np.array(encodings[row].special_tokens_mask, dtype=bool) & (ends > starts)
+                starts, ends = offsets[i][:, 0], offsets[i][:, 1]
                 bounds = np.array(spans[i], dtype=np.int64)
-                # inside[s, t]: token t lies within span s; each span's vector is the mean of its tokens
-                inside = (real & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])).astype(np.float32)
+                # inside[s, t]: token t (not a special one: those have no width) lies within span s; each
+                # span's vector is the mean of its tokens
+                inside = ((ends > starts) & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])).astype(np.float32)
                 counts = inside.sum(axis=1, keepdims=True)
                 means = np.where(counts > 0, (inside @ vec) / np.maximum(counts, 1), out[i])
                 parts[i] = _unit(means).astype(np.float16)
         return out, parts
+
+    def _rows_of_tokens(self, tokens: list[Tokens]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Token ids with the model's special tokens, and offsets ((0, 0) for the special ones), truncated
+        to the model's window as its tokenizer truncates."""
+        keep = self._max_seq - len(self._prefix) - len(self._suffix)
+        head, tail = np.zeros((len(self._prefix), 2), np.int64), np.zeros((len(self._suffix), 2), np.int64)
+        rows = [np.concatenate([self._prefix, t.ids[:keep], self._suffix]) for t in tokens]
+        offsets = [np.concatenate([head, t.offsets[:keep], tail]) for t in tokens]
+        return rows, offsets
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:
         """Like encode, remembering recent texts (questions) in an LRU cache."""

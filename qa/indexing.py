@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .chunking import chunk_document, load_tokenizer, sentence_spans
+from .chunking import chunk_with_tokens, load_tokenizer, sentence_spans
 from .config import BACKENDS, DEFAULT_BACKEND, Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .reading import file_sha256, list_files, read_corpus
-from .records import Chunk
+from .records import Chunk, Tokens
 from .store import FaissStore
 
 FORMAT_VERSION = 3  # 2: BM25 beside the vectors; 3: the encoder backend and the FAISS index type
@@ -296,7 +296,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                  note: Callable[[str], None], bar) -> int:
     added = 0
     tokenizer = load_tokenizer(embedder.path)
-    pending: list[Chunk] = []
+    pending: list[tuple[Chunk, Tokens, list[tuple[int, int]]]] = []
     # Files are read and chunked in another thread while the chunks before them are embedded.
     for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
         entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
@@ -313,7 +313,8 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
 
 def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer):
     """(document, its chunks) for each document of the given files, read and chunked by a helper thread
-    (up to READ_AHEAD documents ahead of the caller; an error it meets is raised here)."""
+    (up to READ_AHEAD documents ahead of the caller; an error it meets is raised here). Each chunk comes
+    with its word pieces and its sentences' spans, so the embedding step does not work them out again."""
     found: queue.Queue = queue.Queue(maxsize=READ_AHEAD)
     done, stop = object(), threading.Event()
 
@@ -329,7 +330,9 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
     def produce() -> None:
         try:
             for doc in read_corpus(config.data_dir, note, only=only):
-                if not hand_over((doc, chunk_document(doc, tokenizer, config.chunk_tokens, config.overlap_tokens))):
+                chunks = [(c, tokens, sentence_spans(c.text)) for c, tokens in
+                          chunk_with_tokens(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)]
+                if not hand_over((doc, chunks)):
                     return  # the build stopped
         except BaseException as e:  # noqa: BLE001  (handed to the caller)
             hand_over(e)
@@ -347,11 +350,12 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
         reader.join()
 
 
-def _embed_into(store: FaissStore, embedder: Embedder, group: list[Chunk], bar) -> None:
+def _embed_into(store: FaissStore, embedder: Embedder, group: list[tuple[Chunk, Tokens, list]], bar) -> None:
     if group:
-        vectors, sentence_vectors = embedder.encode_with_sentences(
-            [c.text for c in group], [sentence_spans(c.text) for c in group])
-        store.add(group, vectors, sentence_vectors)
+        chunks, tokens, spans = zip(*group)
+        vectors, sentence_vectors = embedder.encode_with_sentences([c.text for c in chunks], list(spans),
+                                                                   tokens=list(tokens))
+        store.add(list(chunks), vectors, sentence_vectors)
         bar.update(len(group))
 
 

@@ -1,7 +1,9 @@
-"""The frozen records that cross module boundaries: Document, Chunk, Hit, Citation, Answer."""
+"""The frozen records that cross module boundaries: Document, Chunk, Tokens, Hit, Citation, Answer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,13 @@ class Chunk:
     line: int  # 1-based line of `start`
     text: str
     page: int = 0  # 1-based PDF page of `start`; 0 for formats without pages
+
+
+@dataclass(frozen=True, eq=False)
+class Tokens:
+    """A chunk's word pieces as the chunker counted them, so that the embedder need not tokenize it again."""
+    ids: np.ndarray  # int64 token ids, without the model's special tokens
+    offsets: np.ndarray  # int64 [len(ids), 2]: each piece's (start, end) in the chunk's text
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Sentence splitting and chunking against the model's real tokenizer."""
 import pytest
 
-from qa.chunking import chunk_document, load_tokenizer, sentence_spans
+from qa.chunking import chunk_document, chunk_with_tokens, load_tokenizer, sentence_spans
 from qa.embedding import resolve_model_path
 from qa.reading import read_file
 from qa.records import Document
@@ -88,3 +88,19 @@ def test_crlf_and_bom_keep_offsets_into_the_decoded_text(tokenizer, tmp_path):
     chunks = chunk_document(doc, tokenizer, 254, 0)
     check_invariant(doc, chunks, tokenizer, 254)
     assert path.read_bytes().decode("utf-8-sig")[chunks[0].start:chunks[0].end] == chunks[0].text
+
+
+def test_the_chunkers_word_pieces_are_those_of_each_chunks_text(tokenizer):
+    """The embedder runs these pieces instead of tokenizing the chunk again, so they must be the same,
+    list markers between sentences and windows of an overlong sentence included."""
+    text = (read_file(DEFAULT_FILE, "osce_overview.txt", warn=pytest.fail).text[:6000]
+            + "\nOxygen gas (O\n2) is toxic. Gas is O\n2. It burns.\n- item one.\n  2. second item. Next.\n"
+            + " ".join(f"word{i} αβγ" for i in range(700)) + "\nTail.")
+    doc = Document(source="mixed.txt", text=text, sha256="x")
+    pairs = chunk_with_tokens(doc, tokenizer, 120, 30)
+    assert [c for c, _ in pairs] == chunk_document(doc, tokenizer, 120, 30)
+    assert len(pairs) > 10
+    for chunk, tokens in pairs:
+        enc = tokenizer.encode(chunk.text, add_special_tokens=False)
+        assert tokens.ids.tolist() == enc.ids
+        assert tokens.offsets.tolist() == [list(o) for o in enc.offsets]

@@ -8,7 +8,9 @@ from qa import indexing
 from qa.assistant import Assistant
 from qa.config import build_config
 from qa.errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
+from qa.chunking import chunk_with_tokens, load_tokenizer
 from qa.indexing import build_index, load_index
+from qa.records import Document
 from qa.store import FaissStore
 
 
@@ -147,6 +149,10 @@ def test_every_chunk_stores_one_vector_per_sentence(tiny, embedder):
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-2)
     text = "Apples grow on trees in the orchard. The stock market fell sharply on Monday."
     _, (sentences,) = embedder.encode_with_sentences([text], [sentence_spans(text)])
+    doc = Document(source="t.txt", text=text, sha256="x")
+    [(chunk, tokens)] = chunk_with_tokens(doc, load_tokenizer(embedder.path), 200, 40)
+    vector, (reused,) = embedder.encode_with_sentences([text], [sentence_spans(text)], tokens=[tokens])
+    assert np.array_equal(reused, sentences) and np.allclose(vector, embedder.encode([text]), atol=1e-6)
     scores = sentences.astype(np.float32) @ embedder.encode(["Why did share prices drop?", "Where do apples grow?"]).T
     assert scores[1, 0] > scores[0, 0] and scores[0, 1] > scores[1, 1]
 
@@ -176,7 +182,7 @@ def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatc
     embedded = []
     original = embedder.encode_with_sentences
     monkeypatch.setattr(embedder, "encode_with_sentences",
-                        lambda texts, spans: embedded.extend(texts) or original(texts, spans))
+                        lambda texts, spans, **kw: embedded.extend(texts) or original(texts, spans, **kw))
     report = build_index(inc, embedder, warn=lambda m: None)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 2, 1, 4)
     assert report.incremental and report.chunks_added == len(embedded) > 0
