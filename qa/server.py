@@ -4,10 +4,10 @@ Routes: /api/ask, /api/search, /api/health (JSON; docs at /docs), /widget.js and
 chat for other sites), /gradio.js (Gradio's web-component script, served here rather than from a CDN),
 and / (the full chat page). Origins allowed by config may call the API and frame the pages.
 """
+import asyncio
 import errno
 import logging
 import socket
-import threading
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from .assistant import MAX_K, Assistant
@@ -31,7 +32,9 @@ log = logging.getLogger("qa.server")
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_CHARS = 20_000  # a question longer than this is refused; up to it, it is trimmed with a notice
 MAX_ASK_K = 20
+MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
 BUSY_WAIT_SECONDS = 10
+WAITING_PER_SLOT = 16  # questions waiting for a slot, per slot (64 by default); more get 429 at once
 API_PATHS = ("/api/", "/gradio_api/")  # only allowed origins may call these
 
 
@@ -57,30 +60,58 @@ def create_app(assistant: Assistant, config: Config):
 
     app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None,
                   description="Answers from your documents, citing the exact sentences.")
-    slots = threading.BoundedSemaphore(config.max_concurrent)
+    slots = asyncio.Semaphore(config.max_concurrent)
+    waiting = 0  # requests waiting for a slot
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    def answer_json(work) -> JSONResponse:
-        try:  # a question asked while the index is being prepared waits for it, holding no slot
-            assistant.wait_until_ready()
-        except QAError as e:
-            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": "5"})
-        if not slots.acquire(timeout=BUSY_WAIT_SECONDS):
-            return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
-                                headers={"Retry-After": "2"})
+    def failure(status: int, e: QAError, **headers: str) -> JSONResponse:
+        """The error's client-safe message; the whole one (with paths and the fix) goes to the server log."""
+        if e.public != str(e):
+            log.warning("%s", e)
+        return JSONResponse({"error": e.public}, status_code=status, headers=headers or None)
+
+    def busy() -> JSONResponse:
+        return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
+                            headers={"Retry-After": "2"})
+
+    async def answer_json(work) -> JSONResponse:
+        """Run work() on a worker thread once one of the max_concurrent slots is free. Waiting is done here,
+        on the event loop, holding no thread: past MAX_WAITING waiting requests or BUSY_WAIT_SECONDS of
+        waiting, the answer is a 429 (busy, retry) rather than a client's time-out."""
+        nonlocal waiting
+        if not assistant.ready:  # a question asked while the index is being prepared waits for it, holding no slot
+            try:
+                await run_in_threadpool(assistant.wait_until_ready)
+            except QAError as e:
+                return failure(503, e, **{"Retry-After": "5"})
+        if waiting >= WAITING_PER_SLOT * config.max_concurrent:
+            return busy()
+        waiting += 1
         try:
-            return JSONResponse(work())
+            await asyncio.wait_for(slots.acquire(), BUSY_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            return busy()
+        finally:
+            waiting -= 1
+        try:
+            return JSONResponse(await run_in_threadpool(work))
         except BadQuestion as e:
             return error(400, str(e))
         except QAError as e:
-            return error(503, str(e))
+            return failure(503, e)
         except Exception:
             log.exception("request failed")
             return error(500, "Something went wrong on the server. Please try again.")
         finally:
             slots.release()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):  # FastAPI's own: always JSON {"error"}
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bad UTF-8, nesting too deep
+            return error(422, "The request body is not valid JSON.")
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -91,20 +122,20 @@ def create_app(assistant: Assistant, config: Config):
         return error(422, f"invalid {where}: {first.get('msg', 'bad value')}")
 
     @app.post("/api/ask", summary="Answer a question with citations")
-    def api_ask(body: AskRequest):
+    async def api_ask(body: AskRequest):
         if len(body.question) > MAX_BODY_CHARS:
             return error(413, f"The question is too long (over {MAX_BODY_CHARS} characters).")
         if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
             return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
-        return answer_json(lambda: assistant.ask(body.question, history=body.history, k=body.k).to_json())
+        return await answer_json(lambda: assistant.ask(body.question, history=body.history, k=body.k).to_json())
 
     @app.get("/api/search", summary="The passages closest to a query")
-    def api_search(q: str = Query(description="the query"), k: int = Query(default=5, description=f"1-{MAX_K}")):
+    async def api_search(q: str = Query(description="the query"), k: int = Query(default=5, description=f"1-{MAX_K}")):
         if len(q) > MAX_BODY_CHARS:
             return error(413, f"The query is too long (over {MAX_BODY_CHARS} characters).")
         if not 1 <= k <= MAX_K:
             return error(400, f"k must be between 1 and {MAX_K}, got {k}.")
-        return answer_json(lambda: {"query": q, "hits": [h.to_json() for h in assistant.search(q, k)]})
+        return await answer_json(lambda: {"query": q, "hits": [h.to_json() for h in assistant.search(q, k)]})
 
     @app.post("/api/documents", summary="Add documents (needs the admin token)", responses={
         401: {"description": "no or wrong token"}, 404: {"description": "uploads are off"}})
@@ -126,9 +157,9 @@ def create_app(assistant: Assistant, config: Config):
         except UploadRefused as e:
             return error(413 if "larger than" in str(e) else 400, str(e))
         except IndexBusy as e:
-            return error(409, str(e))
+            return failure(409, e)
         except QAError as e:
-            return error(503, str(e))
+            return failure(503, e)
 
     @app.get("/api/health", summary="Status and index facts")
     def api_health():
@@ -137,7 +168,7 @@ def create_app(assistant: Assistant, config: Config):
         try:
             m = assistant.index.manifest
         except QAError as e:
-            return JSONResponse({"status": "error", "error": str(e)}, status_code=503)
+            return JSONResponse({"status": "error", "error": e.public}, status_code=503)
         return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
                 "backend": m["backend"], "index_type": m["index_type"], "dimension": m["dimension"],
                 "built_at": m["built_at"]}
@@ -179,6 +210,9 @@ def create_app(assistant: Assistant, config: Config):
     @app.middleware("http")  # added after CORS, so it runs first: a refused origin's preflight also gets a 403
     async def origins_and_framing(request: Request, call_next):
         origin = request.headers.get("origin")
+        size = request.headers.get("content-length", "")
+        if request.url.path == "/api/ask" and size.isdigit() and int(size) > MAX_ASK_BYTES:
+            return error(413, f"The request is too large (over {MAX_ASK_BYTES // 2**20} MB).")
         if request.url.path.startswith(API_PATHS) and not _origin_allowed(config, origin, request.headers.get("host")):
             return error(403, "This origin may not use the API.")
         response: Response = await call_next(request)
@@ -191,8 +225,10 @@ def create_app(assistant: Assistant, config: Config):
 
     demo = build_app(assistant, default_examples(config))
     demo.queue(default_concurrency_limit=config.max_concurrent, max_size=64)
-    return gr.mount_gradio_app(app, demo, path="", footer_links=["api"], show_error=False, ssr_mode=False,
-                               theme=gr.themes.Default(), css=CSS)
+    app = gr.mount_gradio_app(app, demo, path="", footer_links=["api"], show_error=False, ssr_mode=False,
+                              theme=gr.themes.Default(), css=CSS)
+    demo.has_launched = True  # as launch() sets it: Gradio checks the file paths in requests only after that
+    return app
 
 
 def bind(host: str, port: int) -> socket.socket:

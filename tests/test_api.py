@@ -162,3 +162,29 @@ def test_a_start_up_that_fails_stops_the_server_with_one_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.splitlines()[-1].startswith("error: no .txt, .md or .jsonl file with text in ")
     assert "Traceback" not in r.stderr
+
+
+def test_overload_gets_a_quick_429_busy_retry_not_a_time_out(served_app, served_index):
+    """One answering slot (so 16 may wait): a burst of 150 slow questions at once gets answers and 429s
+    with Retry-After, nothing else, and no request waits past the server's busy limit."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, proc = start_server(served_index, QA_MAX_CONCURRENT="1")
+    question = "What does the OSCE do about " + " and ".join(["borders", "police", "trafficking"] * 60) + "?"
+
+    def ask(_):
+        t = time.perf_counter()
+        r = httpx.post(url + "api/ask", json={"question": question, "k": 20}, timeout=60)
+        return r, time.perf_counter() - t
+
+    try:
+        with ThreadPoolExecutor(150) as pool:
+            results = list(pool.map(ask, range(150)))
+    finally:
+        stop(proc)
+    statuses = [r.status_code for r, _ in results]
+    assert set(statuses) == {200, 429}, statuses
+    busy = next(r for r, _ in results if r.status_code == 429)
+    assert busy.headers["retry-after"] == "2" and "busy" in busy.json()["error"]
+    assert max(seconds for _, seconds in results) < 30
