@@ -77,6 +77,7 @@ class Assistant:
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
+        self._reloading = threading.Lock()  # held while a new build loads in the background
         self._failed: str | None = None
         self._ready = threading.Event()
         self._ready.set()
@@ -175,11 +176,12 @@ class Assistant:
             return self._index, self.embedder
 
     def _pick_up_new_build(self) -> None:
-        """Switch to a newer live build (another process's `qa index`), checked at most once a second.
-        Questions already being answered keep the index they started with; a build that cannot be loaded
+        """Switch to a newer live build (another process's `qa index`), checked at most once a second. The new
+        build loads on a background thread, one load at a time, while questions go on with the current one
+        (questions already being answered keep the index they started with); a build that cannot be loaded
         leaves the current one serving."""
         now = time.monotonic()
-        if now - self._checked < RELOAD_CHECK_SECONDS:
+        if now - self._checked < RELOAD_CHECK_SECONDS or self._reloading.locked():
             return
         self._checked = now
         try:
@@ -189,12 +191,21 @@ class Assistant:
             return
         if live is None or live == self._index.build_id or live == self._failed:
             return
+        if self._reloading.acquire(blocking=False):
+            threading.Thread(target=self._load_new_build, args=(live,), name="qa-reload", daemon=True).start()
+
+    def _load_new_build(self, live: str) -> None:
         try:
             self.reload()
             log.info("serving the new index build %s", live)
         except QAError as e:
             self._failed = live
             log.warning("keeping the previous index: the new build %s cannot be loaded: %s", live, e)
+        except Exception:  # noqa: BLE001  (a thread's error would only reach stderr)
+            self._failed = live
+            log.exception("keeping the previous index: the new build %s failed to load", live)
+        finally:
+            self._reloading.release()
 
     @property
     def index(self) -> LoadedIndex:
