@@ -68,39 +68,46 @@ def _pieces(text: str, steps: int) -> list[str]:
 def build_app(assistant: Assistant, examples: list[str] | None = None):
     import gradio as gr
 
-    def respond(message: str, history: list, asked: list):
-        history = list(history or [])
+    def respond(message: str, shown: list, asked: list):
+        """Stream the answer into the chat. The transcript (shown) and the questions asked are kept on the
+        server, per browser session: the chat's own value is never read back, so a client cannot slip a
+        message of its choosing, such as a file reference that Gradio would serve, into what it is sent."""
+        history = list(shown)
+
+        def turn(content: str, sources, asked: list):
+            messages = history + [{"role": "assistant", "content": content}]
+            return "", messages, sources, asked, messages
+
         try:
-            question, _ = clean_question(message or "", assistant.config.max_question_chars)
+            question, _ = clean_question(message if isinstance(message, str) else "",
+                                         assistant.config.max_question_chars)
         except BadQuestion as e:
-            yield "", history + [{"role": "assistant", "content": str(e)}], gr.update(), asked
+            yield turn(str(e), gr.update(), asked)
             return
         history.append({"role": "user", "content": as_markdown_text(question)})
-        yield "", history + [{"role": "assistant", "content": "Searching the documents…"}], gr.update(), asked
+        yield turn("Searching the documents…", gr.update(), asked)
         try:
             answer = assistant.ask(message, history=asked)
         except QAError as e:
-            yield "", history + [{"role": "assistant", "content": as_markdown_text(str(e))}], EMPTY_SOURCES, asked
+            yield turn(as_markdown_text(e.public), EMPTY_SOURCES, asked)
             return
         except Exception:  # never a traceback in the browser; the server log keeps it
             log.exception("answering failed")
-            yield "", history + [{"role": "assistant", "content": INTERNAL_ERROR}], EMPTY_SOURCES, asked
+            yield turn(INTERNAL_ERROR, EMPTY_SOURCES, asked)
             return
         asked = (asked + [question])[-MAX_REMEMBERED:]
         prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
         for piece in _pieces(answer.answer, STREAM_STEPS):
-            yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(piece)}], \
-                gr.update(), asked
+            yield turn(prefix + as_markdown_text(piece), gr.update(), asked)
             time.sleep(STREAM_PAUSE)
-        yield "", history + [{"role": "assistant", "content": prefix + as_markdown_text(answer.answer)}], \
-            sources_html(answer), asked
+        yield turn(prefix + as_markdown_text(answer.answer), sources_html(answer), asked)
 
     def ask(question: str) -> dict:
         """Answer a question from the documents. Returns {question, answer, abstained, citations}."""
         try:
             return assistant.ask(question).to_json()
         except QAError as e:
-            raise gr.Error(str(e)) from None
+            raise gr.Error(e.public) from None
         except Exception:
             log.exception("answering failed")
             raise gr.Error(INTERNAL_ERROR) from None
@@ -138,7 +145,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                     files = [(Path(p).name, Path(p).read_bytes()) for p in paths or []]
                     result = add_documents(assistant, files)
                 except QAError as e:
-                    return as_markdown_text(str(e))
+                    return as_markdown_text(e.public)
                 except Exception:
                     log.exception("adding documents failed")
                     return INTERNAL_ERROR
@@ -149,10 +156,10 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
 
             add.click(upload, [uploads, token], added, api_visibility="private", concurrency_limit=1,
                       show_progress="full")
-        asked = gr.State([])
+        asked, shown = gr.State([]), gr.State([])
         for trigger in (box.submit, send.click):
-            trigger(respond, [box, chatbot, asked], [box, chatbot, sources, asked], api_visibility="private")
-        chatbot.clear(lambda: ([], EMPTY_SOURCES), None, [asked, sources], api_visibility="private")
+            trigger(respond, [box, shown, asked], [box, chatbot, sources, asked, shown], api_visibility="private")
+        chatbot.clear(lambda: ([], EMPTY_SOURCES, []), None, [asked, sources, shown], api_visibility="private")
         gr.api(ask, api_name="ask")
     return demo
 
