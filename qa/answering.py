@@ -113,6 +113,10 @@ def _candidates(hits: list[Hit], store: VectorStore) -> list[_Candidate]:
     return out
 
 
+def _same_words(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
 def _with_marker(sentence: str, n: int) -> str:
     if sentence.endswith((".", "!", "?")) and not sentence.endswith("..."):
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
@@ -159,6 +163,8 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
             break
         overlap = [i for i, (_, c) in enumerate(chosen)
                    if c.source == cand.source and c.start < cand.end and cand.start < c.end]
+        if any(_same_words(c.text, cand.text) for _, c in chosen):
+            continue  # the same sentence in another file (a copy) says nothing new
         if not overlap:
             chosen.append((score, cand))
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:

@@ -8,7 +8,7 @@ import sys
 from typing import Iterator
 
 from .config import BACKENDS, ENGINES, INDEX_TYPES, STORES, ConfigError, build_config
-from .errors import BadQuestion, EmptyCorpus, QAError
+from .errors import BadQuestion, EmptyCorpus, IndexBusy, IndexUnwritable, QAError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -213,6 +213,7 @@ def _run(args: argparse.Namespace) -> int:
             _watch(assistant, config, quiet=args.quiet)
         return 0
     if args.command == "serve":
+        from .indexing import index_exists
         from .server import bind, serve
 
         sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
@@ -223,7 +224,12 @@ def _run(args: argparse.Namespace) -> int:
             # Up to date with the data folder before answering: nothing to do when nothing changed, an
             # incremental build when files did, a full one when there is no index or it is from another
             # version or model. The page is served meanwhile; questions wait for this.
-            _print_build(assistant.build(_warn, progress=True), config)
+            try:
+                _print_build(assistant.build(_warn, progress=True), config)
+            except (IndexUnwritable, IndexBusy) as e:
+                if not index_exists(config):
+                    raise
+                _warn(f"{e}; serving the index as it is")  # read-only, full, or being built by another process
             assistant.set_threads(config.threads)
             assistant.warm_up(warn=_warn)
             print(f"ready: {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port}",

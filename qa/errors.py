@@ -35,6 +35,11 @@ class IndexCorrupt(QAError):
     public_message = "The document index cannot be read; " + SEE_LOG
 
 
+class IndexUnwritable(QAError):
+    """The index folder cannot be written: read-only, or its disk is full. The live build stays as it was."""
+    public_message = "The document index cannot be updated; " + SEE_LOG
+
+
 class IndexBusy(QAError):
     """Another build holds the index folder's lock."""
     public_message = "Another index build is running; wait for it to finish, then retry."

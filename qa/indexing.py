@@ -10,6 +10,7 @@ either the old build or the new one, never a half-written one.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -27,7 +28,7 @@ from . import __version__
 from .chunking import chunk_with_tokens, load_tokenizer, sentence_spans
 from .config import BACKENDS, DEFAULT_BACKEND, Config
 from .embedding import Embedder
-from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, QAError
+from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .reading import file_sha256, list_files, read_corpus
 from .records import Chunk, Tokens
@@ -40,6 +41,7 @@ BUILDS_DIR = "builds"
 ENCODERS_DIR = "encoders"
 ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
 READ_AHEAD = 256  # documents read and chunked ahead of the embedding
+DISK_FULL_BYTES = 16 * 2**20  # a write that failed with less free space than this is reported as a full disk
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,11 @@ class _BuildLock:
         self.path = index_dir / ".lock"
 
     def __enter__(self):
-        self.file = self.path.open("w")
+        try:
+            self.file = self.path.open("w")
+        except OSError as e:
+            raise IndexUnwritable(f"cannot build in {self.path.parent}: {e.strerror or e}; the index there "
+                                  "stays as it is") from None
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -193,17 +199,20 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     t0 = time.perf_counter()
     if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
-    config.index_dir.mkdir(parents=True, exist_ok=True)
+    shas = data_hashes(config)
+    live = None if full else _loadable_live_build(config)
+    if live is not None and live.manifest["backend"] == embedder.backend and \
+            live.manifest["index_type"] == index_kind(config, len(live.store)) and \
+            not _changed(live.manifest["files"], shas):
+        # nothing to do, and no model to load or lock to take (so a read-only index serves): the live build stands
+        return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
+                           seconds=time.perf_counter() - t0, folder=live.folder,
+                           unchanged=len(shas), incremental=True, changed=False)
+    if not config.index_dir.is_dir():
+        config.index_dir.mkdir(parents=True, exist_ok=True)
+    # A build that went live between the check above and the lock only costs work: this one is made from the
+    # data folder as it is now.
     with _BuildLock(config.index_dir):
-        shas = data_hashes(config)
-        live = None if full else _loadable_live_build(config)
-        if live is not None and live.manifest["backend"] == embedder.backend and \
-                live.manifest["index_type"] == index_kind(config, len(live.store)) and \
-                not _changed(live.manifest["files"], shas):
-            # nothing to do, and no model to load: the live build stands
-            return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
-                               seconds=time.perf_counter() - t0, folder=live.folder,
-                               unchanged=len(shas), incremental=True, changed=False)
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
             live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
@@ -366,14 +375,22 @@ def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: d
         shutil.rmtree(stale, ignore_errors=True)
     name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tmp = builds / f".tmp-{name}"
-    tmp.mkdir()
-    store.save(tmp)
-    lexical.save(tmp)
-    (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-    for f in tmp.rglob("*"):
-        if f.is_file():
-            with f.open("rb") as fh:
-                os.fsync(fh.fileno())
+    try:
+        tmp.mkdir()
+        store.save(tmp)
+        lexical.save(tmp)
+        (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+        for f in tmp.rglob("*"):
+            if f.is_file():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+    except (OSError, RuntimeError) as e:  # RuntimeError: FAISS's own write error
+        full = getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e) or \
+            shutil.disk_usage(builds).free < DISK_FULL_BYTES
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = "no space left on device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0][:200])
+        raise IndexUnwritable(f"cannot write the new build in {builds}: {reason}; the previous build stays "
+                              "live") from None
     final = builds / name
     tmp.rename(final)
     _fsync_dir(builds)
@@ -431,6 +448,11 @@ def check_manifest(manifest: dict, config: Config, where: str, index_types: tupl
     if version != FORMAT_VERSION:
         raise IndexMismatch(f"the index in {where} has format version {version}, this program reads "
                             f"version {FORMAT_VERSION}; rebuild it with: {rebuild}")
+    files = manifest.get("files")
+    if any(key not in manifest for key in ("model", "backend", "index_type", "chunking", "dimension")) or \
+            not isinstance(files, dict) or not all(isinstance(f, dict) and isinstance(f.get("sha256"), str)
+                                                   and isinstance(f.get("chunks"), int) for f in files.values()):
+        raise IndexCorrupt(f"the manifest in {where} is incomplete; rebuild it with: {rebuild}")
     if manifest.get("model") != config.model:
         raise IndexMismatch(f"the index in {where} was built with model {manifest.get('model')!r}, "
                             f"this run uses {config.model!r}; rebuild it with: {rebuild}")

@@ -64,7 +64,8 @@ def candidates(store: VectorStore, lexical: Bm25Index, vector: np.ndarray, query
 
 def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embedder, query: str, k: int,
                   weight: float = DENSE_WEIGHT, depth: int = CANDIDATES) -> list[Hit]:
-    """The k best chunks by fused dense and BM25 score (dense only when there is no BM25 index)."""
+    """The k best chunks by fused dense and BM25 score (dense only when there is no BM25 index), each text
+    once."""
     if lexical is None or weight >= 1.0:
         return dense_search(store, embedder, query, k)
     found = candidates(store, lexical, embedder.encode_cached([query]), query, max(depth, k))
@@ -72,5 +73,14 @@ def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embed
         return []
     dense = (1 - SENTENCE_SHARE) * found.cosine + SENTENCE_SHARE * found.sentence_cosine
     fused = fuse(dense, found.bm25, weight)
-    order = np.argsort(-fused, kind="stable")[:k]
-    return [Hit(rank=r, score=float(fused[j]), chunk=store.chunk(found.ids[j])) for r, j in enumerate(order, start=1)]
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for j in np.argsort(-fused, kind="stable"):
+        chunk = store.chunk(found.ids[j])
+        if chunk.text in seen:  # a copy of a passage already found (duplicate files): room for another one
+            continue
+        seen.add(chunk.text)
+        hits.append(Hit(rank=len(hits) + 1, score=float(fused[j]), chunk=chunk))
+        if len(hits) == k:
+            break
+    return hits

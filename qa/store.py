@@ -171,8 +171,10 @@ class FaissStore:
             with (folder / CHUNKS_FILE).open(encoding="utf-8") as f:
                 for line in f:
                     row = json.loads(line)
-                    vid = row.pop("vid")
-                    counts[vid] = row.pop("sentences")
+                    if not isinstance(row, dict):
+                        raise ValueError(f"a line of {CHUNKS_FILE} is not a chunk")
+                    vid = int(row.pop("vid"))
+                    counts[vid] = int(row.pop("sentences"))
                     store.chunks[vid] = Chunk(**row)
             sentences = np.load(folder / SENTENCES_FILE, allow_pickle=False)
         except (OSError, RuntimeError, ValueError, TypeError, KeyError, EOFError) as e:

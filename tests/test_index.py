@@ -7,7 +7,7 @@ import pytest
 from qa import indexing
 from qa.assistant import Assistant
 from qa.config import build_config
-from qa.errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing
+from qa.errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable
 from qa.chunking import chunk_with_tokens, load_tokenizer
 from qa.indexing import build_index, load_index
 from qa.records import Document
@@ -58,8 +58,9 @@ def test_a_failed_build_leaves_the_previous_index_live(tiny, embedder, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(FaissStore, "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexUnwritable, match="cannot write the new build .*: disk full; the previous build stays live"):
         build_index(tiny, embedder, warn=pytest.fail)
+    assert not list((tiny.index_dir / "builds").glob(".tmp-*"))  # the half-written build is gone
     after = load_index(tiny)
     assert after.folder == before.folder
     assert [c.text for c in after.store.chunks.values()] == [c.text for c in before.store.chunks.values()]
