@@ -5,6 +5,7 @@ Every span is a pair of character offsets into the document text, so text == doc
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -54,8 +55,10 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     return out
 
 
+@functools.lru_cache(maxsize=4)
 def load_tokenizer(model_path: Path):
-    """The model's fast tokenizer (tokenizers only: no torch import), without truncation or padding."""
+    """The model's fast tokenizer (tokenizers only: no torch import), without truncation or padding; loaded
+    once per process (it is only read from, by any number of threads)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))

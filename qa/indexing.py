@@ -40,6 +40,7 @@ CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 ENCODERS_DIR = "encoders"
 ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
+FIRST_GROUP = 16  # the first encode call's chunks; each next call doubles it, up to ENCODE_GROUP
 READ_AHEAD = 256  # documents read and chunked ahead of the embedding
 DISK_FULL_BYTES = 16 * 2**20  # a write that failed with less free space than this is reported as a full disk
 
@@ -306,6 +307,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     added = 0
     tokenizer = load_tokenizer(embedder.path)
     pending: list[tuple[Chunk, Tokens, list[tuple[int, int]]]] = []
+    group = FIRST_GROUP  # small at first, so that the encoder starts while the reader is still on the first files
     # Files are read and chunked in another thread while the chunks before them are embedded.
     for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
         entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
@@ -313,9 +315,10 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
         pending.extend(doc_chunks)
         added += len(doc_chunks)
         bar.total = added
-        while len(pending) >= ENCODE_GROUP:
-            _embed_into(store, embedder, pending[:ENCODE_GROUP], bar)
-            del pending[:ENCODE_GROUP]
+        while len(pending) >= group:
+            _embed_into(store, embedder, pending[:group], bar)
+            del pending[:group]
+            group = min(2 * group, ENCODE_GROUP)
     _embed_into(store, embedder, pending, bar)
     return added
 
