@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .extracting import page_of
+from .extracting import PAGE_BREAK
 from .records import Chunk, Document, Tokens
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
@@ -72,11 +72,18 @@ def chunk_id(source: str, start: int, end: int, text: str) -> str:
 
 
 class _Lines:
+    """Line and page (for text extracted from a PDF) of offsets into one text, found by bisection."""
+
     def __init__(self, text: str):
         self.breaks = [m.start() for m in re.finditer("\n", text)]
+        self.pages = [m.start() for m in re.finditer(PAGE_BREAK, text)] if PAGE_BREAK in text else None
 
     def line_of(self, offset: int) -> int:
         return bisect.bisect_right(self.breaks, offset - 1) + 1
+
+    def page_of(self, offset: int) -> int:
+        """As extracting.page_of: 1-based, 0 when the text has no pages."""
+        return bisect.bisect_left(self.pages, offset) + 1 if self.pages is not None else 0
 
 
 def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
@@ -135,7 +142,7 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
             ids = np.concatenate([sentence_arrays(k)[0][a:b] for k, a, b in parts])
             offsets = np.concatenate([sentence_arrays(k)[1][a:b] for k, a, b in parts]) - s
         out.append((Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
-                          line=lines.line_of(s), text=text[s:e], page=page_of(text, s)),
+                          line=lines.line_of(s), text=text[s:e], page=lines.page_of(s)),
                     Tokens(ids=ids, offsets=offsets)))
     return out
 
