@@ -7,7 +7,7 @@ ifneq ($(wildcard /opt/wheels),)
 export PIP_FIND_LINKS ?= /opt/wheels
 endif
 
-.PHONY: run test index bench bench-scale bench-peers chromium clean
+.PHONY: run test index bench bench-scale bench-peers bench-load chromium clean
 
 run: $(VENV)/.runtime
 	$(PY) app.py
@@ -29,6 +29,9 @@ bench-scale: $(VENV)/.runtime
 
 bench-peers: $(VENV)/.runtime
 	$(PY) bench/bench_peers.py
+
+bench-load: $(VENV)/.runtime
+	$(PY) bench/bench_load.py
 
 $(VENV)/.created:
 	python3 -m venv $(VENV)
