@@ -224,7 +224,7 @@ def create_app(assistant: Assistant, config: Config):
 
 
     demo = build_app(assistant, default_examples(config))
-    demo.queue(default_concurrency_limit=config.max_concurrent, max_size=64)
+    demo.queue(default_concurrency_limit=config.max_concurrent, max_size=WAITING_PER_SLOT * config.max_concurrent)
     app = gr.mount_gradio_app(app, demo, path="", footer_links=["api"], show_error=False, ssr_mode=False,
                               theme=gr.themes.Default(), css=CSS)
     demo.has_launched = True  # as launch() sets it: Gradio checks the file paths in requests only after that

@@ -657,3 +657,28 @@ def gradio_chat_slow(url: str, endpoint: dict, message: str):
             if line.startswith("data:") and json.loads(line[5:]).get("msg") == "process_completed":
                 return json.loads(line[5:])
     raise AssertionError("the queue closed without a result")
+
+
+def test_a_full_chat_queue_says_busy_rather_than_timing_out(served_index):
+    """One answering slot, so the chat's queue holds 16: a burst of 80 slow questions into it gets some
+    refused at once with Gradio's queue-full status (503, which the page shows as "This application is
+    currently busy. Please try again."), the rest answered, no time-out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, proc = start_server(served_index, QA_MAX_CONCURRENT="1")
+    try:
+        dep = next(d for d in httpx.get(url + "config", timeout=TIMEOUT).json()["dependencies"]
+                   if d.get("api_name") == "ask")
+        question = "What does the OSCE do about " + " and ".join(["borders", "police", "trafficking"] * 60) + "?"
+
+        def join(i: int):
+            return httpx.post(url + "gradio_api/queue/join", timeout=TIMEOUT, json={
+                "data": [question], "fn_index": dep["id"], "session_hash": f"burst{i}", "event_data": None,
+                "trigger_id": None})
+
+        with ThreadPoolExecutor(80) as pool:
+            replies = list(pool.map(join, range(80)))
+    finally:
+        stop(proc)
+    assert {r.status_code for r in replies} == {200, 503}, [r.status_code for r in replies]
+    assert "Queue is full" in next(r for r in replies if r.status_code == 503).text
