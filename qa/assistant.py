@@ -78,6 +78,7 @@ class Assistant:
         self._lock = threading.Lock()
         self._checked = 0.0
         self._reloading = threading.Lock()  # held while a new build loads in the background
+        self._reloads = self._swapped = 0  # reloads started; the latest-started one whose result is serving
         self._failed: str | None = None
         self._ready = threading.Event()
         self._ready.set()
@@ -108,6 +109,11 @@ class Assistant:
         thread = threading.Thread(target=run, name="qa-startup", daemon=True)
         thread.start()
         return thread
+
+    @property
+    def starting(self) -> bool:
+        """The start-up work (see start) is still running."""
+        return not self._ready.is_set()
 
     @property
     def ready(self) -> bool:
@@ -159,13 +165,17 @@ class Assistant:
     def reload(self) -> LoadedIndex:
         """Load the live build and the encoder it was built with, then switch both at once; a failure leaves
         the current pair serving."""
+        with self._lock:
+            self._reloads += 1
+            mine = self._reloads
         loaded = load_index(self.config)
         embedder = self._embedder_for(loaded.manifest["backend"])
         if self._index is not None:  # serving: make it ready before it takes over
             embedder.warm_up()
         with self._lock:
-            self._index, self.embedder = loaded, embedder
-        return loaded
+            if mine > self._swapped:  # a reload started later loaded a build at least as new: keep that one
+                self._index, self.embedder, self._swapped = loaded, embedder, mine
+            return self._index
 
     def _current(self) -> tuple[LoadedIndex, Embedder]:
         """The index and its encoder, read together (a reload swaps both)."""
@@ -192,20 +202,30 @@ class Assistant:
         if live is None or live == self._index.build_id or live == self._failed:
             return
         if self._reloading.acquire(blocking=False):
-            threading.Thread(target=self._load_new_build, args=(live,), name="qa-reload", daemon=True).start()
+            try:
+                threading.Thread(target=self._load_new_build, args=(live,), name="qa-reload", daemon=True).start()
+            except RuntimeError:  # no thread to be had: check again later
+                self._reloading.release()
 
     def _load_new_build(self, live: str) -> None:
         try:
             self.reload()
             log.info("serving the new index build %s", live)
         except QAError as e:
-            self._failed = live
-            log.warning("keeping the previous index: the new build %s cannot be loaded: %s", live, e)
+            self._failed = self._live_or(live)
+            log.warning("keeping the previous index: the new build %s cannot be loaded: %s", self._failed, e)
         except Exception:  # noqa: BLE001  (a thread's error would only reach stderr)
-            self._failed = live
-            log.exception("keeping the previous index: the new build %s failed to load", live)
+            self._failed = self._live_or(live)
+            log.exception("keeping the previous index: the new build %s failed to load", self._failed)
         finally:
             self._reloading.release()
+
+    def _live_or(self, fallback: str) -> str:
+        """The live build now (the one a failed reload tried), so that it is not tried again every second."""
+        try:
+            return live_build_id(self.config) or fallback
+        except QAError:
+            return fallback
 
     @property
     def index(self) -> LoadedIndex:

@@ -3,6 +3,8 @@
 The command line prints the whole line (it names folders and the command that fixes things); web clients get
 `public`, which names no file-system path: the operator finds the whole line in the server log."""
 
+import logging
+
 SEE_LOG = "the server's log says what to do."
 
 
@@ -13,6 +15,13 @@ class QAError(Exception):
     @property
     def public(self) -> str:
         return self.public_message or str(self)
+
+
+def told(e: QAError) -> str:
+    """What a web client is told of e; when that hides the whole message, the server log gets it."""
+    if e.public != str(e):
+        logging.getLogger("qa.server").warning("%s", e)
+    return e.public
 
 
 class EmptyCorpus(QAError):

@@ -200,6 +200,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     t0 = time.perf_counter()
     if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
+    seen = current_folder(config.index_dir)
     shas = data_hashes(config)
     live = None if full else _loadable_live_build(config)
     if live is not None and live.manifest["backend"] == embedder.backend and \
@@ -211,9 +212,11 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
                            unchanged=len(shas), incremental=True, changed=False)
     if not config.index_dir.is_dir():
         config.index_dir.mkdir(parents=True, exist_ok=True)
-    # A build that went live between the check above and the lock only costs work: this one is made from the
-    # data folder as it is now.
     with _BuildLock(config.index_dir):
+        if current_folder(config.index_dir) != seen:
+            # another build went live since the look above (an upload, say): start from it and from the data
+            # folder as it is now, or this build would drop the files that build added
+            shas, live = data_hashes(config), None if full else _loadable_live_build(config)
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
             live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
@@ -373,12 +376,12 @@ def _embed_into(store: FaissStore, embedder: Embedder, group: list[tuple[Chunk, 
 
 def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:
     builds = index_dir / BUILDS_DIR
-    builds.mkdir(exist_ok=True)
-    for stale in builds.glob(".tmp-*"):  # left by a build that crashed; we hold the lock
-        shutil.rmtree(stale, ignore_errors=True)
     name = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     tmp = builds / f".tmp-{name}"
     try:
+        builds.mkdir(exist_ok=True)
+        for stale in builds.glob(".tmp-*"):  # left by a build that crashed; we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir()
         store.save(tmp)
         lexical.save(tmp)
@@ -387,28 +390,37 @@ def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: d
             if f.is_file():
                 with f.open("rb") as fh:
                     os.fsync(fh.fileno())
+        final = builds / name
+        tmp.rename(final)
+        _fsync_dir(builds)
+        pointer = index_dir / f".{CURRENT_FILE}.tmp"
+        pointer.write_text(f"{BUILDS_DIR}/{name}\n", encoding="utf-8")
+        with pointer.open("rb") as fh:
+            os.fsync(fh.fileno())
+        previous = current_folder(index_dir)
+        os.replace(pointer, index_dir / CURRENT_FILE)
     except (OSError, RuntimeError) as e:  # RuntimeError: FAISS's own write error
-        full = getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e) or \
-            shutil.disk_usage(builds).free < DISK_FULL_BYTES
-        shutil.rmtree(tmp, ignore_errors=True)
-        reason = "no space left on device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0][:200])
-        raise IndexUnwritable(f"cannot write the new build in {builds}: {reason}; the previous build stays "
-                              "live") from None
-    final = builds / name
-    tmp.rename(final)
-    _fsync_dir(builds)
-    pointer = index_dir / f".{CURRENT_FILE}.tmp"
-    pointer.write_text(f"{BUILDS_DIR}/{name}\n", encoding="utf-8")
-    with pointer.open("rb") as fh:
-        os.fsync(fh.fileno())
-    previous = current_folder(index_dir)
-    os.replace(pointer, index_dir / CURRENT_FILE)
+        _unwritable(e, builds, [tmp, builds / name])
     _fsync_dir(index_dir)
     keep = {final, previous}  # the previous build stays for readers that are loading it right now
     for old in builds.iterdir():
         if old not in keep and not old.name.startswith(".tmp-"):
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _unwritable(e: Exception, builds: Path, leftovers: list[Path]) -> None:
+    """Raise IndexUnwritable for a failed write of a build (the previous build stays live), its files removed."""
+    try:
+        full = getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e) or \
+            shutil.disk_usage(builds).free < DISK_FULL_BYTES
+    except OSError:
+        full = False
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    reason = "no space left on device" if full else (getattr(e, "strerror", None) or str(e).splitlines()[0][:200])
+    raise IndexUnwritable(f"cannot write the new build in {builds}: {reason}; the previous build stays live") \
+        from None
 
 
 def current_folder(index_dir: Path) -> Path | None:

@@ -33,6 +33,7 @@ ANALYZER = {"tokenizer": "standard",
 
 class StoreUnavailable(QAError):
     """The Milvus server cannot be reached or refused an operation."""
+    public_message = "The document store cannot be reached right now; please retry in a moment."
 
 
 def collection_name(index_name: str) -> str:

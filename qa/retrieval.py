@@ -20,6 +20,7 @@ from .store import VectorStore
 DENSE_WEIGHT = 0.7
 SENTENCE_SHARE = 0.8
 CANDIDATES = 100  # from each ranker, before fusion
+MAX_DEPTH = 1600  # candidates looked at when copies of passages crowd out k distinct ones
 
 
 def fuse(dense: np.ndarray, lexical: np.ndarray, weight: float = DENSE_WEIGHT) -> np.ndarray:
@@ -68,7 +69,17 @@ def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embed
     once."""
     if lexical is None or weight >= 1.0:
         return dense_search(store, embedder, query, k)
-    found = candidates(store, lexical, embedder.encode_cached([query]), query, max(depth, k))
+    vector = embedder.encode_cached([query])
+    depth = max(depth, k)
+    while True:
+        hits = _fused_hits(store, candidates(store, lexical, vector, query, depth), weight, k)
+        if len(hits) == k or depth >= min(len(store), MAX_DEPTH):
+            return hits
+        depth *= 4  # copies of the same passages filled the candidates: look deeper for k distinct ones
+
+
+def _fused_hits(store: VectorStore, found: Candidates, weight: float, k: int) -> list[Hit]:
+    """The k best distinct texts among the candidates by fused score."""
     if not found.ids:
         return []
     dense = (1 - SENTENCE_SHARE) * found.cosine + SENTENCE_SHARE * found.sentence_cosine

@@ -23,9 +23,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from .assistant import MAX_K, Assistant
+from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
 from .config import Config
-from .errors import BadQuestion, IndexBusy, QAError, ServerUnavailable
+from .errors import BadQuestion, IndexBusy, QAError, ServerUnavailable, told
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, add_documents, token_ok
 
 log = logging.getLogger("qa.server")
@@ -68,9 +68,7 @@ def create_app(assistant: Assistant, config: Config):
 
     def failure(status: int, e: QAError, **headers: str) -> JSONResponse:
         """The error's client-safe message; the whole one (with paths and the fix) goes to the server log."""
-        if e.public != str(e):
-            log.warning("%s", e)
-        return JSONResponse({"error": e.public}, status_code=status, headers=headers or None)
+        return JSONResponse({"error": told(e)}, status_code=status, headers=headers or None)
 
     def busy() -> JSONResponse:
         return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
@@ -78,14 +76,17 @@ def create_app(assistant: Assistant, config: Config):
 
     async def answer_json(work) -> JSONResponse:
         """Run work() on a worker thread once one of the max_concurrent slots is free. Waiting is done here,
-        on the event loop, holding no thread: past MAX_WAITING waiting requests or BUSY_WAIT_SECONDS of
-        waiting, the answer is a 429 (busy, retry) rather than a client's time-out."""
+        on the event loop, holding no thread: past WAITING_PER_SLOT waiting requests per slot, or
+        BUSY_WAIT_SECONDS of waiting, the answer is a 429 (busy, retry) rather than a client's time-out."""
         nonlocal waiting
-        if not assistant.ready:  # a question asked while the index is being prepared waits for it, holding no slot
-            try:
-                await run_in_threadpool(assistant.wait_until_ready)
-            except QAError as e:
-                return failure(503, e, **{"Retry-After": "5"})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP_WAIT_SECONDS
+        while assistant.starting and loop.time() < deadline:  # the index is being prepared: wait, holding nothing
+            await asyncio.sleep(0.1)
+        try:
+            assistant.wait_until_ready(0)  # NotReady past the deadline, or the start-up error
+        except QAError as e:
+            return failure(503, e, **{"Retry-After": "5"})
         if waiting >= WAITING_PER_SLOT * config.max_concurrent:
             return busy()
         waiting += 1
@@ -95,8 +96,12 @@ def create_app(assistant: Assistant, config: Config):
             return busy()
         finally:
             waiting -= 1
+        # The slot is released when the work ends, even if this request is cancelled meanwhile (the thread
+        # cannot be stopped): otherwise more than max_concurrent questions would run at once.
+        job = asyncio.ensure_future(run_in_threadpool(work))
+        job.add_done_callback(lambda done: (slots.release(), done.cancelled() or done.exception()))
         try:
-            return JSONResponse(await run_in_threadpool(work))
+            return JSONResponse(await asyncio.shield(job))
         except BadQuestion as e:
             return error(400, str(e))
         except QAError as e:
@@ -104,8 +109,6 @@ def create_app(assistant: Assistant, config: Config):
         except Exception:
             log.exception("request failed")
             return error(500, "Something went wrong on the server. Please try again.")
-        finally:
-            slots.release()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):  # FastAPI's own: always JSON {"error"}
@@ -155,11 +158,14 @@ def create_app(assistant: Assistant, config: Config):
         try:
             return JSONResponse(await run_in_threadpool(add_documents, assistant, files))
         except UploadRefused as e:
-            return error(413 if "larger than" in str(e) else 400, str(e))
+            return error(413 if e.too_large else 400, str(e))
         except IndexBusy as e:
             return failure(409, e)
         except QAError as e:
             return failure(503, e)
+        except OSError as e:  # the data folder is read-only or full
+            log.warning("storing uploaded files failed: %s", e)
+            return error(507, "The files cannot be stored on the server (its disk is full or read-only).")
 
     @app.get("/api/health", summary="Status and index facts")
     def api_health():
@@ -168,7 +174,7 @@ def create_app(assistant: Assistant, config: Config):
         try:
             m = assistant.index.manifest
         except QAError as e:
-            return JSONResponse({"status": "error", "error": e.public}, status_code=503)
+            return JSONResponse({"status": "error", "error": e.public}, status_code=503)  # polled: not logged each time
         return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
                 "backend": m["backend"], "index_type": m["index_type"], "dimension": m["dimension"],
                 "built_at": m["built_at"]}
@@ -210,9 +216,12 @@ def create_app(assistant: Assistant, config: Config):
     @app.middleware("http")  # added after CORS, so it runs first: a refused origin's preflight also gets a 403
     async def origins_and_framing(request: Request, call_next):
         origin = request.headers.get("origin")
-        size = request.headers.get("content-length", "")
-        if request.url.path == "/api/ask" and size.isdigit() and int(size) > MAX_ASK_BYTES:
-            return error(413, f"The request is too large (over {MAX_ASK_BYTES // 2**20} MB).")
+        if request.url.path == "/api/ask" and request.method == "POST":
+            size = request.headers.get("content-length", "")
+            if not size.isdigit():  # a chunked body could be any size: it would be read whole
+                return error(411, "Send the question with a Content-Length header.")
+            if int(size) > MAX_ASK_BYTES:
+                return error(413, f"The request is too large (over {MAX_ASK_BYTES // 2**20} MB).")
         if request.url.path.startswith(API_PATHS) and not _origin_allowed(config, origin, request.headers.get("host")):
             return error(403, "This origin may not use the API.")
         response: Response = await call_next(request)

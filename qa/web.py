@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .assistant import Assistant, clean_question
 from .config import ROOT, Config
-from .errors import BadQuestion, QAError
+from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
 from .uploads import add_documents, token_ok
@@ -21,6 +21,7 @@ EXAMPLES = ["Who directs the Secretariat?", "In which city is the Secretariat ba
 STREAM_STEPS = 12  # the answer arrives in this many growing pieces
 STREAM_PAUSE = 0.03  # seconds between pieces
 MAX_REMEMBERED = 10  # earlier questions kept per chat for follow-ups
+MAX_SHOWN = 200  # chat messages kept per browser session (each answer re-sends them)
 INTERNAL_ERROR = "Something went wrong on the server while answering. Please try again."
 EMPTY_SOURCES = '<div class="qa-sources"><p class="qa-muted">Sources of the latest answer appear here.</p></div>'
 
@@ -75,7 +76,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
         history = list(shown)
 
         def turn(content: str, sources, asked: list):
-            messages = history + [{"role": "assistant", "content": content}]
+            messages = (history + [{"role": "assistant", "content": content}])[-MAX_SHOWN:]
             return "", messages, sources, asked, messages
 
         try:
@@ -89,7 +90,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
         try:
             answer = assistant.ask(message, history=asked)
         except QAError as e:
-            yield turn(as_markdown_text(e.public), EMPTY_SOURCES, asked)
+            yield turn(as_markdown_text(told(e)), EMPTY_SOURCES, asked)
             return
         except Exception:  # never a traceback in the browser; the server log keeps it
             log.exception("answering failed")
@@ -107,7 +108,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
         try:
             return assistant.ask(question).to_json()
         except QAError as e:
-            raise gr.Error(e.public) from None
+            raise gr.Error(told(e)) from None
         except Exception:
             log.exception("answering failed")
             raise gr.Error(INTERNAL_ERROR) from None
@@ -145,7 +146,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                     files = [(Path(p).name, Path(p).read_bytes()) for p in paths or []]
                     result = add_documents(assistant, files)
                 except QAError as e:
-                    return as_markdown_text(e.public)
+                    return as_markdown_text(told(e))
                 except Exception:
                     log.exception("adding documents failed")
                     return INTERNAL_ERROR

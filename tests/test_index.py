@@ -319,3 +319,22 @@ def faiss_nlist(store) -> int:
     import faiss
 
     return faiss.downcast_index(store.index).nlist
+
+
+def test_a_build_that_went_live_meanwhile_is_not_undone(tiny, embedder, monkeypatch):
+    """Another process's build (an upload) goes live while this one hashes the data folder: this build starts
+    again from that one, rather than dropping the file it added."""
+    build_index(tiny, embedder, warn=pytest.fail)
+    original = indexing.data_hashes
+
+    def hashes_then_an_upload(config):
+        found = original(config)
+        monkeypatch.setattr(indexing, "data_hashes", original)
+        (tiny.data_dir / "upload.txt").write_text("The upload says owls hunt at night.\n", encoding="utf-8")
+        build_index(tiny, embedder, warn=pytest.fail)
+        return found
+
+    (tiny.data_dir / "mine.txt").write_text("Mine says foxes sleep by day.\n", encoding="utf-8")
+    monkeypatch.setattr(indexing, "data_hashes", hashes_then_an_upload)
+    build_index(tiny, embedder, warn=pytest.fail)
+    assert {"upload.txt", "mine.txt"} <= {c.source for c in load_index(tiny).store.chunks.values()}
