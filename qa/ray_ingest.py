@@ -18,11 +18,27 @@ import numpy as np
 
 from .config import Config
 from .embedding import Embedder
+from .errors import QAError
 from .records import Chunk
 
 READ_CPUS = 0.25
+START_ATTEMPTS = 2  # a local node can time out starting on a busy machine: once more, then one clear error
 BATCH = 64  # chunks per actor call
 CHUNK_FIELDS = ("id", "source", "start", "end", "line", "text", "page")
+
+
+def _reachable(address: str) -> None:
+    """QAError at once for a host:port (or ray://host:port) nobody listens on: Ray itself would retry for
+    minutes. "auto" and other forms are left to Ray."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as e:
+        raise QAError(f"cannot connect to the Ray cluster at {address}: {e.strerror or e}") from None
 
 
 def _start(address: str) -> dict:
@@ -31,12 +47,23 @@ def _start(address: str) -> dict:
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # Ray's C++ notices; failures still raise in Python
     import ray
 
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address, log_to_driver=False, include_dashboard=False)
-        else:  # a local cluster on 127.0.0.1 for this build
-            ray.init(log_to_driver=False, include_dashboard=False, _node_ip_address="127.0.0.1",
-                     configure_logging=False)
+    if address:
+        _reachable(address)
+    attempts = 1 if address else START_ATTEMPTS
+    for attempt in range(attempts):
+        if ray.is_initialized():
+            break
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, include_dashboard=False)
+            else:  # a local cluster on 127.0.0.1 for this build
+                ray.init(log_to_driver=False, include_dashboard=False, _node_ip_address="127.0.0.1",
+                         configure_logging=False)
+        except Exception as e:  # noqa: BLE001  (Ray raises plain Exceptions, e.g. a node that timed out starting)
+            ray.shutdown()
+            if attempt + 1 == attempts:
+                where = f"connect to the Ray cluster at {address}" if address else "start a local Ray cluster"
+                raise QAError(f"cannot {where}: {str(e).splitlines()[0][:300]}") from None
     import logging
 
     context = ray.data.DataContext.get_current()

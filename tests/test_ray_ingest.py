@@ -11,7 +11,7 @@ import numpy as np
 from qa.config import build_config
 from qa.indexing import load_index
 
-from conftest import DEFAULT_FILE, run_qa
+from conftest import DEFAULT_FILE, free_port, run_qa
 
 
 def make_data(folder):
@@ -53,3 +53,13 @@ def test_the_ray_engine_writes_into_milvus(milvus, tmp_path):
     assert r.returncode == 0, r.stderr
     answer = json.loads(run_qa("ask", *args, "--json", "Who directs the Secretariat?").stdout)
     assert "Secretary General" in answer["answer"]
+
+
+def test_an_unreachable_ray_address_is_one_clear_line(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("Some text to index.\n", encoding="utf-8")
+    r = run_qa("index", "--data", str(data), "--index", str(tmp_path / "index"), "--engine", "ray",
+               "--ray-address", f"127.0.0.1:{free_port()}", timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "error: cannot connect to the Ray cluster at 127.0.0.1:" in r.stderr and "refused" in r.stderr
