@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, percentile, squad_files, temp_dir  # noqa: E402
+from common import SHARED_EVAL, jsonl_texts, percentile, squad_files, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
-from qa.config import ROOT, build_config  # noqa: E402
+from qa.config import build_config  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.indexing import build_index, encoder_dir  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
@@ -83,7 +83,7 @@ def bench_search(config, embedder, rounds: int) -> dict:
     assistant.embedder = embedder
     assistant.set_threads(1)
     index = assistant.index
-    questions = [json.loads(line)["text"] for line in (SQUAD.parent / "queries.jsonl").open(encoding="utf-8")][:200]
+    questions = jsonl_texts(SQUAD.parent / "queries.jsonl", 200)
     times = {"dense": [], "hybrid": []}
     for _ in range(rounds):
         for q in questions:

@@ -10,18 +10,15 @@ Texts: SQuAD 2.0 dev paragraphs (about 120 words each). Retrieval quality per ba
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, require, temp_dir  # noqa: E402
+from common import SHARED_EVAL, jsonl_texts, require, temp_dir  # noqa: E402
 
 from qa.config import ROOT  # noqa: E402
 from qa.embedding import Embedder, set_threads  # noqa: E402
@@ -36,8 +33,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     require(SQUAD)
-    texts = [json.loads(line)["text"] for line in (SQUAD / "corpus.jsonl").open(encoding="utf-8")][:args.texts]
-    questions = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:200]
+    texts = jsonl_texts(SQUAD / "corpus.jsonl", args.texts)
+    questions = jsonl_texts(SQUAD / "queries.jsonl", 200)
     from sentence_transformers import SentenceTransformer
 
     folder = Path(temp_dir("qa-encoders-"))

@@ -33,9 +33,9 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SQUAD_DIR, free_port, percentile, require, squad_files, temp_dir  # noqa: E402
+from common import ROOT, SQUAD_DIR, free_port, jsonl_texts, percentile, require, squad_files, temp_dir  # noqa: E402
 
-OSCE_QUESTIONS = [json.loads(line)["text"] for line in (ROOT / "eval" / "osce" / "queries.jsonl").open(encoding="utf-8")]
+OSCE_QUESTIONS = jsonl_texts(ROOT / "eval" / "osce" / "queries.jsonl")
 # (marker file text, a question only that text answers, what its cited sentence must contain), one per rebuild
 MARKERS = [("The Vellmark Observatory was founded by Ottilie Brandqvist in 1911.\n",
             "Who founded the Vellmark Observatory?", "Brandqvist"),

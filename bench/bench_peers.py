@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, temp_dir  # noqa: E402
+from common import SHARED_EVAL, jsonl_texts, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
@@ -103,7 +103,7 @@ def main() -> None:
     args = p.parse_args()
     if not (SQUAD / "corpus.jsonl").is_file():
         sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
-    queries = [json.loads(line)["text"] for line in (SQUAD / "queries.jsonl").open(encoding="utf-8")][:args.queries]
+    queries = jsonl_texts(SQUAD / "queries.jsonl", args.queries)
     work = Path(temp_dir("qa-peers-"))
     them = langchain(args.queries, work)
     us = ours(queries, work)

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -28,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import free_port, require, squad_files, temp_dir  # noqa: E402
+from common import free_port, jsonl_texts, require, squad_files, temp_dir  # noqa: E402
 
 from bench_scale import SQUAD, centres, generate  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -61,7 +60,7 @@ def ingestion(docs: int) -> dict:
 def per_core() -> float:
     from qa.embedding import Embedder
 
-    texts = [json.loads(line)["text"] for line in SQUAD.open(encoding="utf-8")][:200]
+    texts = jsonl_texts(SQUAD, 200)
     e = Embedder(backend="onnx-int8", encoder_dir=Path(temp_dir("qa-enc-")), shared_dir=ROOT / ".cache" / "encoders",
                  threads=1)
     e.encode(texts[:20])

@@ -12,7 +12,6 @@ With --milvus-uri URI, every process uses a Milvus store there (QA_STORE=milvus)
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -24,10 +23,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, percentile  # noqa: E402
+from common import free_port, jsonl_texts, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-QUESTIONS = [json.loads(line)["text"] for line in (ROOT / "eval" / "osce" / "queries.jsonl").open(encoding="utf-8")]
+QUESTIONS = jsonl_texts(ROOT / "eval" / "osce" / "queries.jsonl")
 
 
 

@@ -39,6 +39,15 @@ def require(path: Path) -> None:
         sys.exit(f"error: the benchmark corpus is missing: {path} (../shared/eval beside the checkout)")
 
 
+def jsonl_texts(path: Path, limit: int | None = None) -> list[str]:
+    """The "text" field of the first `limit` rows (all by default) of a JSON-lines file."""
+    import json
+    from itertools import islice
+
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in islice(f, limit)]
+
+
 def squad_files(folder: Path, docs: int) -> Path:
     """The first `docs` SQuAD 2.0 dev paragraphs as one .txt file each, in folder/data."""
     import json

@@ -161,10 +161,10 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
     for score, cand in scored:
         if len(chosen) == MAX_SENTENCES or score < max(min_score, best - FOLLOW_MARGIN):
             break
-        overlap = [i for i, (_, c) in enumerate(chosen)
-                   if c.source == cand.source and c.start < cand.end and cand.start < c.end]
         if any(_same_words(c.text, cand.text) for _, c in chosen):
             continue  # the same sentence in another file (a copy) says nothing new
+        overlap = [i for i, (_, c) in enumerate(chosen)
+                   if c.source == cand.source and c.start < cand.end and cand.start < c.end]
         if not overlap:
             chosen.append((score, cand))
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:

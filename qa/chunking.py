@@ -82,7 +82,8 @@ class _Lines:
         return bisect.bisect_right(self.breaks, offset - 1) + 1
 
     def page_of(self, offset: int) -> int:
-        """As extracting.page_of: 1-based, 0 when the text has no pages."""
+        """1-based page of an offset in text extracted from a PDF (pages end at PAGE_BREAK); 0 when the
+        text has no pages."""
         return bisect.bisect_left(self.pages, offset) + 1 if self.pages is not None else 0
 
 
@@ -101,7 +102,8 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
         return []
     encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)
     sizes = [len(enc.ids) for enc in encodings]
-    pieces: list[tuple[int, int, list[tuple[int, int, int]]]] = []  # start, end, (sentence, first, last token)
+    # start, end, and the sentences it packs (None: a window of one long sentence)
+    pieces: list[tuple[int, int, list[int] | None]] = []
     i = 0
     while i < len(spans):
         j, used = i, 0
@@ -109,10 +111,11 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
             used += sizes[j]
             j += 1
         if j == i:  # one sentence longer than the window
-            pieces.extend(_windows(i, spans[i][0], encodings[i].offsets, max_tokens, overlap_tokens))
+            pieces.extend((s, e, None) for s, e in _windows(spans[i][0], encodings[i].offsets, max_tokens,
+                                                            overlap_tokens))
             i += 1
             continue
-        pieces.append((spans[i][0], spans[j - 1][1], [(k, 0, sizes[k]) for k in range(i, j)]))
+        pieces.append((spans[i][0], spans[j - 1][1], list(range(i, j))))
         if j == len(spans):
             break
         k, back = j, 0
@@ -130,29 +133,28 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
         return arrays[k]
 
     out = []
-    for s, e, parts in pieces:
-        if len(parts) == 1 and parts[0][1:] != (0, sizes[parts[0][0]]) or \
-                any(text[spans[k][1]:spans[k + 1][0]].strip() for k, _, _ in parts[:-1]):
+    for s, e, packed in pieces:
+        if packed is None or any(text[spans[k][1]:spans[k + 1][0]].strip() for k in packed[:-1]):
             # a window of a sentence may start inside a word; a list marker ("2. ") between two sentences
             # is in the chunk's text but in no sentence: the chunk's own pieces differ, tokenize it
             enc = tokenizer.encode(text[s:e], add_special_tokens=False)
             ids = np.asarray(enc.ids, dtype=np.int64)
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
         else:
-            ids = np.concatenate([sentence_arrays(k)[0][a:b] for k, a, b in parts])
-            offsets = np.concatenate([sentence_arrays(k)[1][a:b] for k, a, b in parts]) - s
+            ids = np.concatenate([sentence_arrays(k)[0] for k in packed])
+            offsets = np.concatenate([sentence_arrays(k)[1] for k in packed]) - s
         out.append((Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
                           line=lines.line_of(s), text=text[s:e], page=lines.page_of(s)),
                     Tokens(ids=ids, offsets=offsets)))
     return out
 
 
-def _windows(sentence: int, base: int, offsets, max_tokens: int, overlap_tokens: int):
+def _windows(base: int, offsets, max_tokens: int, overlap_tokens: int) -> list[tuple[int, int]]:
     step = max(1, max_tokens - overlap_tokens)
     out = []
     for a in range(0, len(offsets), step):
         b = min(a + max_tokens, len(offsets))
-        out.append((base + offsets[a][0], base + offsets[b - 1][1], [(sentence, a, b)]))
+        out.append((base + offsets[a][0], base + offsets[b - 1][1]))
         if b == len(offsets):
             break
     return out

@@ -81,8 +81,3 @@ def docx_text(raw: bytes) -> str:
         for row in table.rows:
             lines.append(" | ".join(cell.text.strip() for cell in row.cells))
     return "\n".join(line for line in lines if line)
-
-
-def page_of(text: str, offset: int) -> int:
-    """1-based page of an offset in text extracted from a PDF (0 when the text has no pages)."""
-    return text.count(PAGE_BREAK, 0, offset) + 1 if PAGE_BREAK in text else 0

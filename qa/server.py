@@ -26,7 +26,7 @@ from starlette.middleware.cors import CORSMiddleware
 from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
 from .config import Config
 from .errors import BadQuestion, IndexBusy, QAError, ServerUnavailable, told
-from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, add_documents, token_ok
+from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents, token_ok
 
 log = logging.getLogger("qa.server")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -63,16 +63,15 @@ def create_app(assistant: Assistant, config: Config):
     slots = asyncio.Semaphore(config.max_concurrent)
     waiting = 0  # requests waiting for a slot
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def error(status: int, message: str, **headers: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
     def failure(status: int, e: QAError, **headers: str) -> JSONResponse:
         """The error's client-safe message; the whole one (with paths and the fix) goes to the server log."""
-        return JSONResponse({"error": told(e)}, status_code=status, headers=headers or None)
+        return error(status, told(e), **headers)
 
     def busy() -> JSONResponse:
-        return JSONResponse({"error": "The assistant is busy; please retry in a moment."}, status_code=429,
-                            headers={"Retry-After": "2"})
+        return error(429, "The assistant is busy; please retry in a moment.", **{"Retry-After": "2"})
 
     async def answer_json(work) -> JSONResponse:
         """Run work() on a worker thread once one of the max_concurrent slots is free. Waiting is done here,
@@ -158,7 +157,7 @@ def create_app(assistant: Assistant, config: Config):
         try:
             return JSONResponse(await run_in_threadpool(add_documents, assistant, files))
         except UploadRefused as e:
-            return error(413 if e.too_large else 400, str(e))
+            return error(413 if isinstance(e, UploadTooLarge) else 400, str(e))
         except IndexBusy as e:
             return failure(409, e)
         except QAError as e:

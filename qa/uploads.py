@@ -22,7 +22,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9._ -]")
 
 class UploadRefused(QAError):
     """A file cannot be stored: a bad name, a type that is not indexed, too large, too many."""
-    too_large = False  # the HTTP API answers 413 rather than 400
+
+
+class UploadTooLarge(UploadRefused):
+    """A file is larger than MAX_UPLOAD_BYTES (the HTTP API answers 413 rather than 400)."""
 
 
 def token_ok(expected: str, given: str | None) -> bool:
@@ -52,9 +55,7 @@ def check_batch(files: list[tuple[str, int]]) -> list[str]:
     for name, size in files:
         stored = safe_name(name)
         if size > MAX_UPLOAD_BYTES:
-            refused = UploadRefused(f"refused {stored}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
-            refused.too_large = True
-            raise refused
+            raise UploadTooLarge(f"refused {stored}: larger than {MAX_UPLOAD_BYTES // 2**20} MB")
         names.append(stored)
     return names
 
