@@ -19,7 +19,7 @@ from .records import Chunk, Document, Tokens
 _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 # Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
-_LAST_WORD = re.compile(r"([\w.]+)\W*$")  # searched in the 64 characters before a sentence end
+_LAST_WORD_REVERSED = re.compile(r"\W*([\w.]+)")  # the last word, matched in the reversed 64 characters before a sentence end
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
 
@@ -31,8 +31,9 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
     for m in _END.finditer(text):
         end = m.end()
         if m.group() != "\n":
-            word = _LAST_WORD.search(text, max(start, m.start() - 64), m.start() + 1)
-            stem = word.group(1).rstrip(".").lower() if word else ""
+            lo = max(start, m.start() - 64)
+            word = _LAST_WORD_REVERSED.match(text[m.start():lo - 1 if lo else None:-1])
+            stem = word.group(1)[::-1].rstrip(".").lower() if word else ""
             if stem in _ABBREV or (len(stem) == 1 and stem.isalpha()):
                 continue  # "e.g. the", "J. Smith": not a sentence end
             if stem.isdigit() and not text[start:m.start() - len(stem)].strip() and (start == 0 or text[start - 1] == "\n"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,25 +21,35 @@ MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are truncated here, with a war
 
 
 def list_files(data_dir: Path) -> list[tuple[str, Path]]:
-    """(source, path) of every .txt/.md/.jsonl file under data_dir, recursively, sorted by source
+    """(source, path) of every .txt/.md/.jsonl file under data_dir, recursively, sorted by path
     (data_dir may also be one such file).
 
-    Hidden files and folders are left out, and so are symlinks that lead outside the data folder.
+    Hidden files and folders are left out, and so are symlinks that lead outside the data folder. Linked
+    folders are not entered.
     """
     root = data_dir.resolve()
     if root.is_file():
         return [(root.name, root)] if root.suffix.lower() in SUFFIXES else []
-    found = []
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() not in SUFFIXES or not path.is_file():
-            continue
-        if not path.resolve().is_relative_to(root):
-            continue  # a symlink pointing outside the data folder
-        found.append((rel.as_posix(), path))
-    return found
+    found: list[tuple[tuple[str, ...], str]] = []
+
+    def walk(folder: str, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(folder) as entries:
+                entries = list(entries)
+        except OSError:  # unreadable or gone: left out, as by Path.rglob
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                walk(entry.path, parts + (entry.name,))
+            elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file() and \
+                    (not entry.is_symlink() or Path(entry.path).resolve().is_relative_to(root)):
+                found.append((parts + (entry.name,), entry.path))
+
+    walk(str(root), ())
+    found.sort()  # by path parts, as sorted(root.rglob("*")) orders them
+    return [("/".join(parts), Path(path)) for parts, path in found]
 
 
 def file_sha256(path: Path) -> str:

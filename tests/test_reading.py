@@ -34,6 +34,19 @@ def test_symlinks_leaving_the_data_folder_are_not_followed(tmp_path):
     assert [s for s, _ in list_files(data)] == ["alias.txt", "inside.txt"]
 
 
+def test_files_are_listed_in_path_order_without_entering_linked_folders_or_taking_other_kinds(tmp_path):
+    for name in ("a b/x.txt", "a/x.txt", "a/B.md", "a.txt", "Z/y.jsonl", "a/.cache/h.txt", "a/notes.TXT"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Text.", encoding="utf-8")
+    (tmp_path / "folder.txt").mkdir()  # a folder with a text suffix
+    os.mkfifo(tmp_path / "pipe.txt")  # reading it would block the build
+    os.symlink(tmp_path / "a", tmp_path / "linked")  # a folder link inside the data folder: not entered
+    os.symlink(tmp_path / "missing.txt", tmp_path / "dangling.txt")
+    sources = [s for s, _ in list_files(tmp_path)]
+    assert sources == ["Z/y.jsonl", "a/B.md", "a/notes.TXT", "a/x.txt", "a b/x.txt", "a.txt"]
+    assert all(p == tmp_path / s for s, p in list_files(tmp_path))
+
+
 def test_a_200_mb_file_is_truncated_with_one_warning(tmp_path):
     from qa.reading import MAX_FILE_BYTES, read_file
 
