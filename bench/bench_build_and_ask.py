@@ -1,10 +1,11 @@
 """Benchmark: index build throughput against raw model.encode on the same chunks, and in-process ask latency.
 
-    python bench/bench_build_and_ask.py [--docs 300] [--repeats 3] [--backend onnx-int8]
+    python bench/bench_build_and_ask.py [--docs 300] [--repeats 9] [--backend onnx-int8]
 
 Build corpus: the first --docs SQuAD 2.0 dev paragraphs (../shared/eval/squad_v2_dev), one .txt file each.
-Build and raw encode alternate --repeats times; medians are reported, their ratio, and the median of the
-ratios of each build to the raw encode run just before it (steadier on a shared machine whose speed drifts). Raw encode is the
+Raw encode and build alternate (raw, build, raw, ..., build, raw: --repeats builds); medians are reported, their
+ratio, and the median of the ratios of each build to the mean of the raw encodes just before and after it (steadier
+on a shared machine whose speed drifts: one raw encode varies by up to 25% here). Raw encode is the
 backend's own: sentence-transformers' model.encode for torch, the ONNX session over the tokenized chunks
 (Embedder.encode: tokenize, run, mean-pool) for onnx and onnx-int8.
 Ask latency: the default corpus, one torch/FAISS thread, question-vector cache cleared before every question.
@@ -58,17 +59,21 @@ def bench_build(docs: int, repeats: int, backend: str) -> dict:
     texts = [c.text for d in read_corpus(data, print)
              for c in chunk_document(d, tokenizer, config.chunk_tokens, config.overlap_tokens)]
     embedder.encode(texts[:64])  # warm the kernels
-    build_s, raw_s = [], []
-    for _ in range(repeats):
+    def timed_raw() -> float:
         t = time.perf_counter()
         raw_encode(texts)
-        raw_s.append(time.perf_counter() - t)
+        return time.perf_counter() - t
+
+    build_s, raw_s = [], [timed_raw()]
+    for _ in range(repeats):  # raw, build, raw, build, ..., raw
         report = build_index(config, embedder, warn=print, full=True)
         build_s.append(report.seconds)
         assert report.chunks == len(texts)
+        raw_s.append(timed_raw())
     raw = len(texts) / statistics.median(raw_s)
     build = len(texts) / statistics.median(build_s)
-    pairs = sorted(r / b for r, b in zip(raw_s, build_s))  # each build against the raw encode just before it
+    # each build against the mean of the raw encodes just before and after it (cancels a drift in speed)
+    pairs = sorted((raw_s[i] + raw_s[i + 1]) / 2 / b for i, b in enumerate(build_s))
     return {"docs": docs, "chunks": len(texts), "raw_encode_chunks_per_s": round(raw, 1),
             "build_chunks_per_s": round(build, 1), "build_over_raw": round(build / raw, 3),
             "paired_ratio_median": round(statistics.median(pairs), 3),
@@ -120,7 +125,7 @@ def main() -> None:
     if not SQUAD.is_file():
         sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
     p.add_argument("--docs", type=int, default=300)
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
     args = p.parse_args()
@@ -128,7 +133,7 @@ def main() -> None:
     print(f"build ({args.backend}): {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
           f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (medians of "
           f"{args.repeats}); median of the {args.repeats} paired ratios {build['paired_ratio_median']}x "
-          f"(each build against the raw encode just before it: {build['paired_ratios']})")
+          f"(each build against the raw encodes just before and after it: {build['paired_ratios']})")
     search = bench_search(config, embedder, 1)
     print(f"search (that corpus, 1 thread, question vector not cached, {search['searches']} questions): dense p50 "
           f"{search['dense_ms_p50']} ms, hybrid p50 {search['hybrid_ms_p50']} ms")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import json
 import os
 import queue
@@ -19,6 +20,8 @@ import shutil
 import sys
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +33,7 @@ from .config import BACKENDS, DEFAULT_BACKEND, Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
 from .lexical import TOKENIZER, Bm25Index
+from .lexical import tokenize as lexical_tokenize
 from .reading import file_sha256, list_files, read_corpus
 from .records import Chunk, Tokens
 from .store import FaissStore
@@ -40,7 +44,7 @@ CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 ENCODERS_DIR = "encoders"
 ENCODE_GROUP = 128  # chunks per encode call; the progress bar moves once per group
-FIRST_GROUP = 16  # the first encode call's chunks; each next call doubles it, up to ENCODE_GROUP
+FIRST_GROUP = 4  # the first encode call's chunks; each next call doubles it, up to ENCODE_GROUP
 READ_AHEAD = 256  # documents read and chunked ahead of the embedding
 DISK_FULL_BYTES = 16 * 2**20  # a write that failed with less free space than this is reported as a full disk
 
@@ -142,7 +146,9 @@ def chunking_settings(config: Config) -> dict:
             "splitter": "sentences-v2", "sentence_vectors": "span-mean-v1"}
 
 
+@functools.lru_cache(maxsize=None)
 def _versions(backend: str) -> dict:
+    """The library versions a build records; looked up once per process (the modules it runs stay loaded)."""
     from importlib.metadata import PackageNotFoundError, version
 
     names = ["faiss-cpu", "bm25s", "numpy", "tokenizers"] + (["torch", "transformers"] if backend == "torch" else
@@ -201,8 +207,8 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     if not config.data_dir.exists():
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
     seen = current_folder(config.index_dir)
-    shas = data_hashes(config)
     live = None if full else _loadable_live_build(config)
+    shas = data_hashes(config) if live is not None else unhashed(config)
     if live is not None and live.manifest["backend"] == embedder.backend and \
             live.manifest["index_type"] == index_kind(config, len(live.store)) and \
             not _changed(live.manifest["files"], shas):
@@ -216,7 +222,8 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         if current_folder(config.index_dir) != seen:
             # another build went live since the look above (an upload, say): start from it and from the data
             # folder as it is now, or this build would drop the files that build added
-            shas, live = data_hashes(config), None if full else _loadable_live_build(config)
+            live = None if full else _loadable_live_build(config)
+            shas = data_hashes(config) if live is not None else unhashed(config)
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
             live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
@@ -224,12 +231,14 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         plan = Plan.of(old_files, shas)
         chunks_removed = store.remove_files(plan.gone + plan.updated)
         files: dict[str, dict] = {s: old_files[s] for s in plan.unchanged}
-        chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress)
+        words: dict[str, list[str]] = {}  # BM25 tokens of the chunks embedded here, by text
+        chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress,
+                                       words=words)
         if not len(store):
             raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
         store.shape(index_kind(config, len(store)))
-        lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks))
+        lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks), known=words)
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": config.model,
@@ -241,7 +250,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "files": dict(sorted(files.items())),
             "file_count": sum(1 for f in files.values() if f["chunks"]),
             "chunk_count": len(store),
-            "versions": _versions(embedder.backend),
+            "versions": dict(_versions(embedder.backend)),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
@@ -272,11 +281,14 @@ class Plan:
                            removed=len(self.gone), unchanged=len(self.unchanged), **facts)
 
 
-def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str], only: list[str],
-           files: dict[str, dict], warn: Callable[[str], None], progress: bool) -> tuple[int, int]:
+def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None], only: list[str],
+           files: dict[str, dict], warn: Callable[[str], None], progress: bool,
+           words: dict[str, list[str]] | None = None) -> tuple[int, int]:
     """Read, chunk and embed the given files into the store, counting each file's chunks in `files` (a file
     skipped with a warning gets an entry with none, so the next build sees no change); returns (chunks added,
-    files skipped). config.engine "ray" does it on a Ray cluster instead."""
+    files skipped). shas: each file's sha256, or None where it is hashed as it is read. words: filled with the
+    BM25 tokens of the chunks embedded here (by text), worked out beside the encoder. config.engine "ray" does
+    it on a Ray cluster instead."""
     from tqdm import tqdm
 
     warnings: list[str] = []
@@ -298,31 +310,51 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str], only
             bar.total = added
             bar.update(len(group))
     else:
-        added = _ingest_here(config, embedder, store, set(only), files, note, bar)
+        added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words)
     bar.close()
     for source in only:
-        files.setdefault(source, {"sha256": shas[source], "chunks": 0})
+        if source not in files:  # skipped, or the data folder changed meanwhile
+            files[source] = {"sha256": shas[source] or file_sha256(source_path(config, source)), "chunks": 0}
     return added, len(warnings)
 
 
 def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
-                 note: Callable[[str], None], bar) -> int:
+                 note: Callable[[str], None], bar, words: dict[str, list[str]]) -> int:
     added = 0
     tokenizer = load_tokenizer(embedder.path)
     pending: list[tuple[Chunk, Tokens, list[tuple[int, int]]]] = []
     group = FIRST_GROUP  # small at first, so that the encoder starts while the reader is still on the first files
-    # Files are read and chunked in another thread while the chunks before them are embedded.
-    for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
-        entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
-        entry["chunks"] += len(doc_chunks)
-        pending.extend(doc_chunks)
-        added += len(doc_chunks)
-        bar.total = added
-        while len(pending) >= group:
-            _embed_into(store, embedder, pending[:group], bar)
-            del pending[:group]
-            group = min(2 * group, ENCODE_GROUP)
-    _embed_into(store, embedder, pending, bar)
+    # Files are read and chunked in another thread while the chunks before them are embedded. The ONNX
+    # backends embed two groups at once (two threads sharing the encoder's one-text workers, the older group's
+    # texts first), so the workers never wait for a group's last text or for its chunks to be stored; torch
+    # runs each batch on every core already, one group at a time.
+    at_once = 1 if embedder.backend == "torch" else 2
+    with ThreadPoolExecutor(at_once, thread_name_prefix="qa-embed") as embedding:
+        running: deque[Future] = deque()
+
+        def embed(items: list) -> None:
+            running.append(embedding.submit(_embed, embedder, items))
+            if len(running) == at_once:
+                _store(store, running.popleft().result(), bar, words)
+
+        try:
+            for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
+                entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
+                entry["chunks"] += len(doc_chunks)
+                pending.extend(doc_chunks)
+                added += len(doc_chunks)
+                bar.total = added
+                while len(pending) >= group:
+                    embed(pending[:group])
+                    del pending[:group]
+                    group = min(2 * group, ENCODE_GROUP)
+            if pending:
+                embed(pending)
+            while running:
+                _store(store, running.popleft().result(), bar, words)
+        finally:
+            for job in running:
+                job.cancel()
     return added
 
 
@@ -365,13 +397,19 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
         reader.join()
 
 
-def _embed_into(store: FaissStore, embedder: Embedder, group: list[tuple[Chunk, Tokens, list]], bar) -> None:
-    if group:
-        chunks, tokens, spans = zip(*group)
-        vectors, sentence_vectors = embedder.encode_with_sentences([c.text for c in chunks], list(spans),
-                                                                   tokens=list(tokens))
-        store.add(list(chunks), vectors, sentence_vectors)
-        bar.update(len(group))
+def _embed(embedder: Embedder, group: list[tuple[Chunk, Tokens, list]]):
+    """(chunks, their vectors, their sentences' vectors, their BM25 tokens) of one group."""
+    chunks, tokens, spans = zip(*group)
+    texts = [c.text for c in chunks]
+    vectors, sentence_vectors = embedder.encode_with_sentences(texts, list(spans), tokens=list(tokens))
+    return list(chunks), vectors, sentence_vectors, lexical_tokenize(texts)
+
+
+def _store(store: FaissStore, embedded, bar, words: dict[str, list[str]]) -> None:
+    chunks, vectors, sentence_vectors, tokens = embedded
+    store.add(chunks, vectors, sentence_vectors)
+    words.update(zip((c.text for c in chunks), tokens))
+    bar.update(len(chunks))
 
 
 def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:
@@ -434,6 +472,17 @@ def current_folder(index_dir: Path) -> Path | None:
 def data_hashes(config: Config) -> dict[str, str]:
     """sha256 of every file the data folder offers for indexing, by source."""
     return {source: file_sha256(path) for source, path in list_files(config.data_dir)}
+
+
+def unhashed(config: Config) -> dict[str, None]:
+    """Every source of the data folder, not hashed: a build that reads them all hashes each file's bytes
+    as it reads them (and hashes a file it skips after reading it)."""
+    return dict.fromkeys(source for source, _ in list_files(config.data_dir))
+
+
+def source_path(config: Config, source: str) -> Path:
+    root = config.data_dir.resolve()
+    return root if root.is_file() else root / source
 
 
 def _changed(built: dict, now: dict[str, str]) -> list[str]:

@@ -39,12 +39,16 @@ class Bm25Index:
         return len(self.ids)
 
     @classmethod
-    def build(cls, texts: list[str], ids: list[int]) -> "Bm25Index":
+    def build(cls, texts: list[str], ids: list[int], known: dict[str, list[str]] | None = None) -> "Bm25Index":
+        """known: the tokens of some of the texts (by text), worked out before (while a build embedded them)."""
         import bm25s
 
+        known = known or {}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        found = {**known, **dict(zip(missing, tokenize(missing)))} if missing else known
         model = bm25s.BM25()
         # an empty token list would be dropped by bm25s and shift every later row: give it a placeholder
-        model.index([t or ["\0"] for t in tokenize(texts)], show_progress=False)
+        model.index([found[t] or ["\0"] for t in texts], show_progress=False)
         return cls(model, np.asarray(ids, dtype=np.int64))
 
     def scores(self, query: str) -> np.ndarray:

@@ -83,7 +83,7 @@ def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None]
                          incremental=manifest is not None)
     store.write_manifest({**base, "files": dict(sorted(files.items())), "file_count": report.files,
                           "chunk_count": total, "next_id": store.next_id, "build": base["build"] + 1,
-                          "versions": _versions(embedder.backend),
+                          "versions": dict(_versions(embedder.backend)),
                           "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return report
 

@@ -214,6 +214,24 @@ def test_a_skipped_file_is_known_to_the_build_and_changes_are_named(tiny, embedd
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 1, 1, 1)
 
 
+def test_a_build_with_nothing_live_hashes_each_file_as_it_reads_it(tiny, embedder, monkeypatch):
+    """No hashing pass over the data folder before a full build (each file is read once); the manifest holds
+    the same sha256 an incremental build compares, skipped files included, so the next build has nothing to do."""
+    import hashlib
+
+    (tiny.data_dir / "empty.txt").write_bytes(b"")
+    (tiny.data_dir / "binary.txt").write_bytes(b"\x00\x01")
+    monkeypatch.setattr(indexing, "data_hashes", lambda config: pytest.fail("hashed before reading"))
+    report = build_index(tiny, embedder, warn=lambda m: None)
+    assert report.skipped == 2 and report.files == 2
+    monkeypatch.undo()
+    files = json.loads(manifest_path(tiny).read_text())["files"]
+    assert files == {s: {"sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "chunks": files[s]["chunks"]}
+                     for s, p in indexing.list_files(tiny.data_dir)}
+    assert [files[s]["chunks"] for s in ("binary.txt", "empty.txt")] == [0, 0]
+    assert not build_index(tiny, embedder, warn=pytest.fail).changed
+
+
 def test_full_rebuilds_everything_and_nothing_to_do_keeps_the_live_build(tiny, embedder):
     first = build_index(tiny, embedder, warn=lambda m: None)
     again = build_index(tiny, embedder, warn=lambda m: None)
@@ -338,3 +356,15 @@ def test_a_build_that_went_live_meanwhile_is_not_undone(tiny, embedder, monkeypa
     monkeypatch.setattr(indexing, "data_hashes", hashes_then_an_upload)
     build_index(tiny, embedder, warn=pytest.fail)
     assert {"upload.txt", "mine.txt"} <= {c.source for c in load_index(tiny).store.chunks.values()}
+
+
+def test_bm25_built_from_tokens_worked_out_while_embedding_scores_as_from_the_texts():
+    from qa.lexical import Bm25Index, tokenize
+
+    texts = ["Apples are red.", "the of and", "Bananas are yellow; apples green.", "Apples are red.", ""]
+    ids = [4, 7, 9, 10, 12]
+    known = dict(zip(texts[1:3], tokenize(texts[1:3])))  # some known (one with only stopwords), some not
+    plain, built = Bm25Index.build(texts, ids), Bm25Index.build(texts, ids, known=known)
+    for query in ("apples", "yellow bananas", "red", "the"):
+        assert np.array_equal(plain.scores(query), built.scores(query)), query
+    assert built.top("apples", 5)[0] == plain.top("apples", 5)[0]
