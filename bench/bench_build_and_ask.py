@@ -132,7 +132,7 @@ def main() -> None:
     build, config, embedder = bench_build(args.docs, args.repeats, args.backend)
     print(f"build ({args.backend}): {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
           f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (medians of "
-          f"{args.repeats}); median of the {args.repeats} paired ratios {build['paired_ratio_median']}x "
+          f"{args.repeats} builds and {args.repeats + 1} raw encodes); median of the {args.repeats} paired ratios {build['paired_ratio_median']}x "
           f"(each build against the raw encodes just before and after it: {build['paired_ratios']})")
     search = bench_search(config, embedder, 1)
     print(f"search (that corpus, 1 thread, question vector not cached, {search['searches']} questions): dense p50 "

@@ -280,7 +280,7 @@ class Embedder:
             return idx, forward(ids, mask), mask
 
         groups = [order[a:a + size] for a in range(0, len(order), size)]
-        if self.backend != "torch" and self.threads > 1 and len(groups) > 1:
+        if self.backend != "torch" and self.threads > 1:  # even one text: the caller's thread runs none itself
             yield from self._pool().map(run, groups)
         else:
             yield from map(run, groups)

@@ -208,7 +208,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         raise EmptyCorpus(f"data folder {config.data_dir} does not exist")
     seen = current_folder(config.index_dir)
     live = None if full else _loadable_live_build(config)
-    shas = data_hashes(config) if live is not None else unhashed(config)
+    shas = _hashes_for(config, live)
     if live is not None and live.manifest["backend"] == embedder.backend and \
             live.manifest["index_type"] == index_kind(config, len(live.store)) and \
             not _changed(live.manifest["files"], shas):
@@ -223,7 +223,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             # another build went live since the look above (an upload, say): start from it and from the data
             # folder as it is now, or this build would drop the files that build added
             live = None if full else _loadable_live_build(config)
-            shas = data_hashes(config) if live is not None else unhashed(config)
+            shas = _hashes_for(config, live)
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
             live.manifest.get("backend") == embedder.backend else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
@@ -299,6 +299,7 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
 
     bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
     added = 0
+    read: dict[str, str] = {}  # the sha256 of each file as the reader read it, by source
     if config.engine == "ray":
         from .ray_ingest import ray_ingest
 
@@ -310,16 +311,17 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
             bar.total = added
             bar.update(len(group))
     else:
-        added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words)
+        added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words,
+                             read)
     bar.close()
     for source in only:
-        if source not in files:  # skipped, or the data folder changed meanwhile
-            files[source] = {"sha256": shas[source] or file_sha256(source_path(config, source)), "chunks": 0}
+        if source not in files:  # skipped: known by the hash of the bytes judged, so that a change is seen
+            files[source] = {"sha256": shas[source] or read.get(source, ""), "chunks": 0}
     return added, len(warnings)
 
 
 def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
-                 note: Callable[[str], None], bar, words: dict[str, list[str]]) -> int:
+                 note: Callable[[str], None], bar, words: dict[str, list[str]], read: dict[str, str]) -> int:
     added = 0
     tokenizer = load_tokenizer(embedder.path)
     pending: list[tuple[Chunk, Tokens, list[tuple[int, int]]]] = []
@@ -328,7 +330,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     # backends embed two groups at once (two threads sharing the encoder's one-text workers, the older group's
     # texts first), so the workers never wait for a group's last text or for its chunks to be stored; torch
     # runs each batch on every core already, one group at a time.
-    at_once = 1 if embedder.backend == "torch" else 2
+    at_once = 2 if embedder.backend != "torch" and embedder.threads > 1 else 1  # one thread (serving): one run
     with ThreadPoolExecutor(at_once, thread_name_prefix="qa-embed") as embedding:
         running: deque[Future] = deque()
 
@@ -338,8 +340,8 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                 _store(store, running.popleft().result(), bar, words)
 
         try:
-            for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer):
-                entry = files.setdefault(doc.source.split("#")[0], {"sha256": doc.file_sha256, "chunks": 0})
+            for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read):
+                entry = files.setdefault(doc.file, {"sha256": doc.file_sha256, "chunks": 0})
                 entry["chunks"] += len(doc_chunks)
                 pending.extend(doc_chunks)
                 added += len(doc_chunks)
@@ -358,7 +360,8 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     return added
 
 
-def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer):
+def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer,
+                    hashes: dict[str, str]):
     """(document, its chunks) for each document of the given files, read and chunked by a helper thread
     (up to READ_AHEAD documents ahead of the caller; an error it meets is raised here). Each chunk comes
     with its word pieces and its sentences' spans, so the embedding step does not work them out again."""
@@ -376,7 +379,7 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
 
     def produce() -> None:
         try:
-            for doc in read_corpus(config.data_dir, note, only=only):
+            for doc in read_corpus(config.data_dir, note, only=only, hashes=hashes):
                 chunks = [(c, tokens, sentence_spans(c.text)) for c, tokens in
                           chunk_with_tokens(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)]
                 if not hand_over((doc, chunks)):
@@ -474,15 +477,12 @@ def data_hashes(config: Config) -> dict[str, str]:
     return {source: file_sha256(path) for source, path in list_files(config.data_dir)}
 
 
-def unhashed(config: Config) -> dict[str, None]:
-    """Every source of the data folder, not hashed: a build that reads them all hashes each file's bytes
-    as it reads them (and hashes a file it skips after reading it)."""
+def _hashes_for(config: Config, live: LoadedIndex | None) -> dict[str, str | None]:
+    """The data folder's files by source, with their sha256 when a live build is there to compare with.
+    Without one every file is read, and hashed as it is read (None here); on Ray, hashed first all the same."""
+    if live is not None or config.engine == "ray":
+        return data_hashes(config)
     return dict.fromkeys(source for source, _ in list_files(config.data_dir))
-
-
-def source_path(config: Config, source: str) -> Path:
-    root = config.data_dir.resolve()
-    return root if root.is_file() else root / source
 
 
 def _changed(built: dict, now: dict[str, str]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from .errors import IndexCorrupt, QAError
-from .records import Chunk
+from .records import Chunk, file_of
 
 MAX_TEXT_BYTES = 65535  # Milvus VARCHAR limit
 MAX_SENTENCES = 63  # float16 sentence vectors that fit one VARCHAR field; later sentences use the chunk's vector
@@ -192,7 +192,7 @@ class MilvusStore:
             raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors, {len(sentence_vectors)} sentence sets")
         ids = list(range(self.next_id, self.next_id + len(chunks)))
         self.next_id += len(chunks)
-        rows = [{"id": i, "file": c.source.split("#")[0], "text": c.text,
+        rows = [{"id": i, "file": file_of(c.source), "text": c.text,
                  "chunk": json.dumps({"id": c.id, "source": c.source, "start": c.start, "end": c.end,
                                       "line": c.line, "page": c.page}),
                  "sentences": _pack(s), "vector": np.asarray(v, dtype=np.float32).tolist()}
@@ -209,7 +209,7 @@ class MilvusStore:
         gone = int(self.client.query(self.name, filter=expr, output_fields=["count(*)"])[0]["count(*)"])
         self.client.delete(self.name, filter=expr)
         drop = set(wanted)
-        for i in [i for i, row in self._rows.items() if row[0].source.split("#")[0] in drop]:
+        for i in [i for i, row in self._rows.items() if file_of(row[0].source) in drop]:
             self._by_chunk.pop(self._rows.pop(i)[0].id, None)
         return gone
 

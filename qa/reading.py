@@ -43,13 +43,20 @@ def list_files(data_dir: Path) -> list[tuple[str, Path]]:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 walk(entry.path, parts + (entry.name,))
-            elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file() and \
-                    (not entry.is_symlink() or Path(entry.path).resolve().is_relative_to(root)):
+            elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and _regular_file_inside(entry, root):
                 found.append((parts + (entry.name,), entry.path))
 
     walk(str(root), ())
     found.sort()  # by path parts, as sorted(root.rglob("*")) orders them
     return [("/".join(parts), Path(path)) for parts, path in found]
+
+
+def _regular_file_inside(entry: os.DirEntry, root: Path) -> bool:
+    """A file, or a symlink to a file inside root; not a link loop or a link into a folder we may not read."""
+    try:
+        return entry.is_file() and (not entry.is_symlink() or Path(entry.path).resolve().is_relative_to(root))
+    except OSError:
+        return False
 
 
 def file_sha256(path: Path) -> str:
@@ -69,15 +76,21 @@ def decode(raw: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def read_file(path: Path, source: str, warn: Callable[[str], None]) -> Document | None:
-    """One Document, or None (after one warning naming the file) when it is empty or not UTF-8 text."""
+def read_file(path: Path, source: str, warn: Callable[[str], None],
+              hashes: dict[str, str] | None = None) -> Document | None:
+    """One Document, or None (after one warning naming the file) when it is empty or not UTF-8 text.
+    hashes: gets the sha256 of the bytes read ("" when none could be), for a skipped file too."""
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
+        if hashes is not None:
+            hashes[source] = ""
         warn(f"skipped {source}: cannot be read ({e.strerror})")
         return None
     digest = hashlib.sha256(raw).hexdigest()
+    if hashes is not None:
+        hashes[source] = digest
     suffix = path.suffix.lower()
     if suffix in (".pdf", ".docx"):
         return _extracted(raw, suffix, source, digest, warn)
@@ -143,15 +156,18 @@ def jsonl_documents(doc: Document, warn: Callable[[str], None]) -> Iterator[Docu
         body = f"{title}\n\n{text}" if title else text
         if body.strip():
             yield Document(source=f"{doc.source}#{doc_id}", text=body,
-                           sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256)
+                           sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256,
+                           file=doc.source)
 
 
-def read_corpus(data_dir: Path, warn: Callable[[str], None], only: set[str] | None = None) -> Iterator[Document]:
-    """Documents of every readable file under data_dir (or of the files named in only), in sorted path order."""
+def read_corpus(data_dir: Path, warn: Callable[[str], None], only: set[str] | None = None,
+                hashes: dict[str, str] | None = None) -> Iterator[Document]:
+    """Documents of every readable file under data_dir (or of the files named in only), in sorted path order.
+    hashes: gets each file's sha256 by source, as read_file."""
     for source, path in list_files(data_dir):
         if only is not None and source not in only:
             continue
-        doc = read_file(path, source, warn)
+        doc = read_file(path, source, warn, hashes)
         if doc is None:
             continue
         if source.lower().endswith(".jsonl"):

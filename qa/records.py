@@ -1,6 +1,7 @@
 """The frozen records that cross module boundaries: Document, Chunk, Tokens, Hit, Citation, Answer."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,10 +13,23 @@ class Document:
     text: str  # the file decoded as UTF-8 (BOM removed, newlines untouched)
     sha256: str  # of the file's bytes (of its line, for a document of a .jsonl file)
     file_sha256: str = ""  # of the whole file's bytes; "" means the same as sha256
+    file: str = ""  # the data file it comes from (FILE of a .jsonl document FILE#ID); "" means the source
 
     def __post_init__(self):
         if not self.file_sha256:
             object.__setattr__(self, "file_sha256", self.sha256)
+        if not self.file:
+            object.__setattr__(self, "file", self.source)
+
+
+_JSONL_DOCUMENT = re.compile(r"(.+?\.jsonl)#", re.IGNORECASE)
+
+
+def file_of(source: str) -> str:
+    """The data file of a chunk's source: FILE for a .jsonl document FILE#ID, else the source itself (a
+    file may have # in its name)."""
+    found = _JSONL_DOCUMENT.match(source)
+    return found.group(1) if found else source
 
 
 @dataclass(frozen=True)

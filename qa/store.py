@@ -15,7 +15,7 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from .errors import IndexCorrupt
-from .records import Chunk
+from .records import Chunk, file_of
 
 VECTORS_FILE = "vectors.faiss"
 CHUNKS_FILE = "chunks.jsonl"
@@ -118,7 +118,7 @@ class FaissStore:
     def remove_files(self, files: Iterable[str]) -> int:
         """Drop every chunk of the given files, the documents of a .jsonl file ("FILE#ID") included."""
         wanted = set(files)
-        return self.remove({c.source for c in self.chunks.values() if c.source.split("#")[0] in wanted})
+        return self.remove({c.source for c in self.chunks.values() if file_of(c.source) in wanted})
 
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]:
         """For each query vector, up to k (score, chunk) pairs, best first."""

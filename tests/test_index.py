@@ -232,6 +232,71 @@ def test_a_build_with_nothing_live_hashes_each_file_as_it_reads_it(tiny, embedde
     assert not build_index(tiny, embedder, warn=pytest.fail).changed
 
 
+def test_a_file_skipped_while_it_was_being_written_is_read_once_it_is_complete(tiny, embedder):
+    """The manifest keeps the hash of the bytes the build judged (empty), not of the file as it is after the
+    build, or the next build would think it unchanged and never index it."""
+    (tiny.data_dir / "late.txt").write_bytes(b"")
+
+    def finish_the_copy(message: str) -> None:
+        if "late.txt" in message:
+            (tiny.data_dir / "late.txt").write_text("Owls hunt at night.\n", encoding="utf-8")
+
+    assert build_index(tiny, embedder, warn=finish_the_copy).skipped == 1
+    report = build_index(tiny, embedder, warn=pytest.fail)
+    assert report.changed and report.updated == 1
+    assert "late.txt" in {c.source for c in load_index(tiny).store.chunks.values()}
+
+
+def test_a_file_with_a_hash_sign_in_its_name_is_its_own_file(tiny, embedder):
+    """Only a .jsonl file's documents are FILE#ID; issue#1.txt and a#b.jsonl are files of those names."""
+    (tiny.data_dir / "issue#1.txt").write_text("Ticket one is about printers.\n", encoding="utf-8")
+    (tiny.data_dir / "a#b.jsonl").write_text('{"id": "x#1", "text": "Document x talks of kites."}\n')
+    build_index(tiny, embedder, warn=pytest.fail)
+    files = json.loads(manifest_path(tiny).read_text())["files"]
+    assert files["issue#1.txt"]["chunks"] == 1 and files["a#b.jsonl"]["chunks"] == 1 and "issue" not in files
+    (tiny.data_dir / "issue#1.txt").write_text("Ticket one is now about scanners.\n", encoding="utf-8")
+    (tiny.data_dir / "a#b.jsonl").unlink()
+    report = build_index(tiny, embedder, warn=pytest.fail)
+    assert (report.updated, report.removed) == (1, 1)
+    texts = {c.source: c.text for c in load_index(tiny).store.chunks.values()}
+    assert texts["issue#1.txt"] == "Ticket one is now about scanners." and "a#b.jsonl#x#1" not in texts
+    assert not build_index(tiny, embedder, warn=pytest.fail).changed
+
+
+def test_a_build_with_one_encoder_thread_runs_one_text_at_a_time(tiny, embedder, monkeypatch):
+    """Serving sets one thread per request: a build started by an upload must not take a second core."""
+    import threading
+
+    for i in range(30):
+        (tiny.data_dir / f"f{i}.txt").write_text(f"File {i} says something about topic {i}.\n", encoding="utf-8")
+    forward, lock, running, most = embedder._ready(), threading.Lock(), [0], [0]
+
+    def counted(ids, mask):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return forward(ids, mask)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(embedder, "_forward", counted)
+    threads = embedder.threads
+    embedder.set_threads(1)
+    try:
+        build_index(tiny, embedder, warn=pytest.fail, full=True)
+    finally:
+        embedder.set_threads(threads)
+    assert most[0] == 1
+    embedder.set_threads(2)
+    try:
+        build_index(tiny, embedder, warn=pytest.fail, full=True)
+    finally:
+        embedder.set_threads(threads)
+    assert most[0] == 2  # two workers
+
+
 def test_full_rebuilds_everything_and_nothing_to_do_keeps_the_live_build(tiny, embedder):
     first = build_index(tiny, embedder, warn=lambda m: None)
     again = build_index(tiny, embedder, warn=lambda m: None)

@@ -47,6 +47,15 @@ def test_files_are_listed_in_path_order_without_entering_linked_folders_or_takin
     assert all(p == tmp_path / s for s, p in list_files(tmp_path))
 
 
+def test_link_loops_and_links_into_unreadable_places_are_left_out(tmp_path):
+    (tmp_path / "a.txt").write_text("Alpha.", encoding="utf-8")
+    os.symlink(tmp_path / "loop.txt", tmp_path / "loop.txt")
+    os.symlink(tmp_path / "c.txt", tmp_path / "b.txt")
+    os.symlink(tmp_path / "b.txt", tmp_path / "c.txt")
+    os.symlink(tmp_path / "selfdir", tmp_path / "selfdir")
+    assert [s for s, _ in list_files(tmp_path)] == ["a.txt"]
+
+
 def test_a_200_mb_file_is_truncated_with_one_warning(tmp_path):
     from qa.reading import MAX_FILE_BYTES, read_file
 
