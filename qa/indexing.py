@@ -35,7 +35,7 @@ from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMi
 from .lexical import TOKENIZER, Bm25Index
 from .lexical import tokenize as lexical_tokenize
 from .reading import file_sha256, list_files, read_corpus
-from .records import Chunk, Tokens
+from .records import Chunk, Tokens, file_of
 from .store import FaissStore
 
 FORMAT_VERSION = 3  # 2: BM25 beside the vectors; 3: the encoder backend and the FAISS index type
@@ -341,7 +341,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
 
         try:
             for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read):
-                entry = files.setdefault(doc.file, {"sha256": doc.file_sha256, "chunks": 0})
+                entry = files.setdefault(file_of(doc.source), {"sha256": doc.file_sha256, "chunks": 0})
                 entry["chunks"] += len(doc_chunks)
                 pending.extend(doc_chunks)
                 added += len(doc_chunks)

@@ -156,8 +156,7 @@ def jsonl_documents(doc: Document, warn: Callable[[str], None]) -> Iterator[Docu
         body = f"{title}\n\n{text}" if title else text
         if body.strip():
             yield Document(source=f"{doc.source}#{doc_id}", text=body,
-                           sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256,
-                           file=doc.source)
+                           sha256=hashlib.sha256(line.encode("utf-8")).hexdigest(), file_sha256=doc.sha256)
 
 
 def read_corpus(data_dir: Path, warn: Callable[[str], None], only: set[str] | None = None,

@@ -13,13 +13,10 @@ class Document:
     text: str  # the file decoded as UTF-8 (BOM removed, newlines untouched)
     sha256: str  # of the file's bytes (of its line, for a document of a .jsonl file)
     file_sha256: str = ""  # of the whole file's bytes; "" means the same as sha256
-    file: str = ""  # the data file it comes from (FILE of a .jsonl document FILE#ID); "" means the source
 
     def __post_init__(self):
         if not self.file_sha256:
             object.__setattr__(self, "file_sha256", self.sha256)
-        if not self.file:
-            object.__setattr__(self, "file", self.source)
 
 
 _JSONL_DOCUMENT = re.compile(r"(.+?\.jsonl)#", re.IGNORECASE)
