@@ -1,5 +1,5 @@
-"""Extractive answers: pick the sentences of the top passages that answer the question, cite each one,
-and abstain when none does."""
+"""Extractive answers: pick the answer units (units.py: a sentence, a lead-in with its code or list, a list item
+with its command) of the top passages that answer the question, cite each one, and abstain when none does."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import sentence_spans
 from .embedding import Embedder
 from .records import Answer, Citation, Hit
 from .store import VectorStore
@@ -20,6 +19,8 @@ MAX_SENTENCES = 3
 SEMANTIC_WEIGHT = 0.5
 PASSAGE_WEIGHT = 0.3
 FOLLOW_MARGIN = 0.035  # further sentences must score within this of the best one
+MAX_CITED_CHARS = 600  # cited in one answer, not counting code blocks (the first unit is always cited)
+SHORT_UNIT_WORDS = 5  # a unit of fewer words gets that share of its term coverage: a few words cannot win on it
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before
@@ -91,18 +92,19 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _candidates(hits: list[Hit], store: VectorStore) -> list[_Candidate]:
-    """Each sentence of the hits once, with its stored vector; a sentence that leans on the one before it
+    """Each answer unit of the hits once, with its stored vector; a sentence that leans on the one before it
     ("It also ...") is also offered together with that sentence, as one span."""
     seen = set()
     out = []
     for hit in hits:
         c = hit.chunk
-        spans = sentence_spans(c.text, offset=c.start)
+        spans = c.units
         vectors = store.sentence_vectors(c)
         for i, (s, e) in enumerate(spans):
             units = [(s, e, vectors[i])]
-            if i > 0 and leans_on_previous(c.text[s - c.start:e - c.start],
-                                           c.text[spans[i - 1][0] - c.start:spans[i - 1][1] - c.start]):
+            if i > 0 and spans[i - 1][1] <= s and not c.text[spans[i - 1][1] - c.start:s - c.start].count("\n\n") \
+                    and leans_on_previous(c.text[s - c.start:e - c.start],
+                                          c.text[spans[i - 1][0] - c.start:spans[i - 1][1] - c.start]):
                 units.append((spans[i - 1][0], e, _unit(vectors[i - 1] + vectors[i])))
             for us, ue, vec in units:
                 if (c.source, us, ue) in seen:
@@ -117,12 +119,39 @@ def _same_words(a: str, b: str) -> bool:
     return a.split() == b.split()
 
 
+def _code_chars(text: str) -> int:
+    """Characters of fenced or indented code in a unit (which the cited-length budget does not count)."""
+    fenced = sum(len(m) for m in re.findall(r"```.*?```|~~~.*?~~~", text, re.S))
+    return fenced or sum(len(line) + 1 for line in text.split("\n") if line.startswith(("    ", "\t", "`")))
+
+
+def shown_text(unit: str) -> str:
+    """A cited unit as the answer shows it: one line, except a unit holding a block (a lead-in with its code or
+    list), which keeps its line breaks."""
+    return unit if "\n\n" in unit or "```" in unit or "\n    " in unit else " ".join(unit.split())
+
+
 def _with_marker(sentence: str, n: int) -> str:
+    if "\n" in sentence:
+        return f"{sentence}\n[{n}]"
     if sentence.endswith((".", "!", "?")) and not sentence.endswith("..."):
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
     if sentence.endswith(("\u2026", "...")):
         return f"{sentence} [{n}]"
     return f"{sentence.rstrip(':;,')} [{n}]."  # a heading or list item: end it, so the next sentence reads apart
+
+
+FOLLOWS_WITHIN = 250  # characters: a code example this close after the best unit, in its passage, is cited with it
+
+
+def _example_after(best: _Candidate, candidates: list[_Candidate]) -> _Candidate | None:
+    """The unit with a code block that follows the best unit closely in its passage (the sentence says what to
+    do, the example after it shows how), when the best unit has no code of its own."""
+    if _code_chars(best.text) or "\n\n" in best.text:
+        return None
+    after = [c for c in candidates if c.hit.chunk.id == best.hit.chunk.id and best.end <= c.start <= best.end +
+             FOLLOWS_WITHIN and _code_chars(c.text)]
+    return min(after, key=lambda c: c.start) if after else None
 
 
 def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
@@ -142,6 +171,7 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
     scored = []
     for cand, sim in zip(candidates, semantic):
         coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
+        coverage *= min(1.0, len(_WORD.findall(cand.text)) / SHORT_UNIT_WORDS)
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
                  + type_bonus(question, cand.text)) / MAX_SCORE
         scored.append((score, cand))
@@ -163,18 +193,28 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
             break
         if any(_same_words(c.text, cand.text) for _, c in chosen):
             continue  # the same sentence in another file (a copy) says nothing new
+        if chosen and sum(len(c.text) - _code_chars(c.text) for _, c in chosen) + len(cand.text) - \
+                _code_chars(cand.text) > MAX_CITED_CHARS:
+            continue
         overlap = [i for i, (_, c) in enumerate(chosen)
                    if c.source == cand.source and c.start < cand.end and cand.start < c.end]
         if not overlap:
             chosen.append((score, cand))
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:
             chosen[overlap[0]] = (chosen[overlap[0]][0], cand)  # a sentence and its pair both made the cut: cite the pair
+    example = _example_after(chosen[0][1], [c for _, c in scored]) if chosen else None
+    if example is not None and not any(c.source == example.source and c.start < example.end and example.start < c.end
+                                       for _, c in chosen):
+        chosen.insert(1, (chosen[0][0], example))
+        del chosen[MAX_SENTENCES:]
     citations = tuple(
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
                  passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score,
                  page=c.hit.chunk.page + c.hit.chunk.text.count("\f", 0, c.start - c.hit.chunk.start)
-                 if c.hit.chunk.page else 0)
+                 if c.hit.chunk.page else 0, section=c.hit.chunk.section)
         for n, (score, c) in enumerate(chosen, start=1))
-    text = " ".join(_with_marker(" ".join(c.text.split()), c.n) for c in citations)  # one line, whatever the file
+    parts = [_with_marker(shown_text(c.text), c.n) for c in citations]
+    text = "".join(p if i == 0 else ("\n\n" if "\n" in p or "\n" in parts[i - 1] else " ") + p
+                   for i, p in enumerate(parts))
     return Answer(question=question, answer=text, abstained=False, citations=citations, notice=notice,
                   confidence=best)

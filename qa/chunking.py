@@ -1,6 +1,8 @@
-"""Sentence splitting and sentence-aware chunking, measured in the model's own word pieces.
+"""Sentence splitting and unit-aware chunking, measured in the model's own word pieces.
 
-Every span is a pair of character offsets into the document text, so text == doc.text[start:end].
+Every span is a pair of character offsets into the document text, so text == doc.text[start:end]. A chunk
+packs whole answer units (units.py) of one section; its title and heading path go before its text when it is
+embedded and BM25-indexed (encoder_input), while its stored text and offsets stay the file's own.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from .extracting import PAGE_BREAK
-from .records import Chunk, Document, Tokens
+from .records import Chunk, Document, Tokens, file_of
+from .structure import MARKDOWN_SUFFIXES, RST_SUFFIXES, document_blocks
+from .units import Atom, answer_units, sentence_atoms
 
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before whitespace, and at every line break.
 _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 # Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
 _LAST_WORD_REVERSED = re.compile(r"\W*([\w.]+)")  # the last word, matched in the reversed 64 characters before a sentence end
+MAX_PREFIX_CHARS = 160  # of the title and heading path put before a chunk (about 40 word pieces at most)
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
 
@@ -89,64 +94,136 @@ class _Lines:
 
 
 def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
-    """Pack whole sentences into chunks of at most max_tokens word pieces; repeat trailing sentences
-    worth up to overlap_tokens at the start of the next chunk. A sentence longer than max_tokens is
-    cut into windows at word-piece boundaries."""
+    """Pack whole answer units into chunks of at most max_tokens word pieces, never across a heading; repeat
+    trailing atoms worth up to overlap_tokens at the start of the next chunk. An atom longer than max_tokens
+    is cut into windows at word-piece boundaries."""
     return [c for c, _ in chunk_with_tokens(doc, tokenizer, max_tokens, overlap_tokens)]
 
 
+def split_sentences(lines: bool):
+    """A splitter for units.sentence_atoms: sentences of text[start:end]; line breaks end sentences only in
+    plain text (in Markdown and rst a line break inside a paragraph is a space)."""
+    def split(text: str, start: int, end: int) -> list[tuple[int, int]]:
+        piece = text[start:end]
+        if lines:
+            spans = sentence_spans(piece, offset=start)
+        else:  # a quoted paragraph's later lines start with "> ": not part of their sentence
+            spans = [(s + len(text[s:e]) - len(text[s:e].lstrip("> \t")), e)
+                     for s, e in sentence_spans(piece.replace("\n", " "), offset=start)]
+        return [(s, e) for s, e in spans if e > s and not link_only(text[s:e])]
+    return split
+
+
+_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^>\s]*>|!?\[[^\]]*\]\([^)]*\)|https?://\S+|`?<[^>]+>`?")
+
+
+def link_only(sentence: str) -> bool:
+    """A line that only points elsewhere ("More information: <https://...>."): context, never a unit."""
+    rest, found = _LINK.subn(" ", sentence)
+    return bool(found) and len(_WORD_RUN.findall(rest)) <= 2
+
+
+_WORD_RUN = re.compile(r"\w+")
+
+
+def document_title(doc: Document, blocks) -> str:
+    """The first top-level heading, else the file's name; "" for a .jsonl document (its title leads its text)."""
+    if "#" in doc.source and file_of(doc.source) != doc.source:
+        return ""
+    top = [b for b in blocks if b.kind == "heading"]
+    if top:
+        first = min(top, key=lambda b: b.level)
+        return first.section[-1] if first.section else ""
+    stem = doc.source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return " ".join(stem.replace("_", " ").replace("-", " ").split())
+
+
+def encoder_prefix(chunk: Chunk) -> str:
+    """What is put before a chunk's text when it is embedded and BM25-indexed: its title and heading path."""
+    path = [p for p in [chunk.title] + (chunk.section.split(" > ") if chunk.section else []) if p]
+    path = [p for i, p in enumerate(path) if i == 0 or p != path[i - 1]]
+    return " > ".join(path)[:MAX_PREFIX_CHARS] + "\n" if path else ""
+
+
+def encoder_input(chunk: Chunk) -> str:
+    return encoder_prefix(chunk) + chunk.text
+
+
 def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[tuple[Chunk, Tokens]]:
-    """chunk_document's chunks, each with the word pieces it was measured in (see Tokens)."""
+    """chunk_document's chunks, each with the word pieces of its encoder input (encoder_input: title and heading
+    path, then the text; see Tokens)."""
     text = doc.text
-    spans = sentence_spans(text)
-    if not spans:
+    blocks = document_blocks(doc)
+    plain = doc.blocks is None and not doc.source.lower().endswith(MARKDOWN_SUFFIXES + RST_SUFFIXES)
+    atoms = sentence_atoms(text, blocks, split_sentences(lines=plain))
+    if not atoms:
         return []
-    encodings = tokenizer.encode_batch([text[s:e] for s, e in spans], add_special_tokens=False)
-    sizes = [len(enc.ids) for enc in encodings]
-    # start, end, and the sentences it packs (None: a window of one long sentence)
-    pieces: list[tuple[int, int, list[int] | None]] = []
+    encodings = tokenizer.encode_batch([text[a.start:a.end] for a in atoms], add_special_tokens=False)
+    # an atom longer than the window becomes windows of it (each its own atom)
+    if any(len(enc.ids) > max_tokens for enc in encodings):
+        split_atoms, split_encodings = [], []
+        for atom, enc in zip(atoms, encodings):
+            if len(enc.ids) <= max_tokens:
+                split_atoms.append(atom)
+                split_encodings.append(enc)
+                continue
+            for s, e in _windows(atom.start, enc.offsets, max_tokens, overlap_tokens):
+                split_atoms.append(Atom(s, e, atom.block))
+                split_encodings.append(None)
+        atoms, encodings = split_atoms, split_encodings
+    sizes = [len(enc.ids) if enc is not None else max_tokens for enc in encodings]
+    units = answer_units(text, blocks, atoms)
+    unit_end = [i + 1 for i in range(len(atoms))]  # the furthest end of a unit starting at each atom
+    for a, b in units:
+        unit_end[a] = max(unit_end[a], b)
+    sections = [blocks[a.block].section for a in atoms]
+    title = document_title(doc, blocks)
+    pieces: list[tuple[int, int]] = []  # atom ranges
     i = 0
-    while i < len(spans):
+    while i < len(atoms):
         j, used = i, 0
-        while j < len(spans) and used + sizes[j] <= max_tokens:
+        while j < len(atoms) and used + sizes[j] <= max_tokens and (j == i or sections[j] == sections[i]):
             used += sizes[j]
             j += 1
-        if j == i:  # one sentence longer than the window
-            pieces.extend((s, e, None) for s, e in _windows(spans[i][0], encodings[i].offsets, max_tokens,
-                                                            overlap_tokens))
-            i += 1
-            continue
-        pieces.append((spans[i][0], spans[j - 1][1], list(range(i, j))))
-        if j == len(spans):
+        j = max(j, i + 1)
+        if j < len(atoms) and sections[j] == sections[i]:  # don't cut a unit that would fit a chunk of its own
+            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and sum(sizes[a:unit_end[a]]) <= max_tokens]
+            if straddling:
+                j = straddling[0]
+        pieces.append((i, j))
+        if j == len(atoms):
             break
         k, back = j, 0
-        while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
-            back += sizes[k - 1]
-            k -= 1
+        if sections[j] == sections[j - 1]:
+            while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
+                back += sizes[k - 1]
+                k -= 1
         i = k
     lines = _Lines(text)
-    arrays: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per sentence: ids, offsets in the document
-
-    def sentence_arrays(k: int) -> tuple[np.ndarray, np.ndarray]:
-        if k not in arrays:
-            arrays[k] = (np.asarray(encodings[k].ids, dtype=np.int64),
-                         np.asarray(encodings[k].offsets, dtype=np.int64).reshape(-1, 2) + spans[k][0])
-        return arrays[k]
-
     out = []
-    for s, e, packed in pieces:
-        if packed is None or any(text[spans[k][1]:spans[k + 1][0]].strip() for k in packed[:-1]):
-            # a window of a sentence may start inside a word; a list marker ("2. ") between two sentences
-            # is in the chunk's text but in no sentence: the chunk's own pieces differ, tokenize it
+    for a, b in pieces:
+        s, e = atoms[a].start, atoms[b - 1].end
+        spans = sorted({(atoms[u].start, atoms[min(v, b) - 1].end) for u, v in units if a <= u < b})
+        chunk = Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
+                      line=lines.line_of(s), text=text[s:e], page=lines.page_of(s),
+                      section=" > ".join(sections[a]), title=title, units=tuple(spans))
+        prefix = encoder_prefix(chunk)
+        head = tokenizer.encode(prefix, add_special_tokens=False) if prefix else None
+        whole = all(enc is not None for enc in encodings[a:b]) and \
+            not any(text[atoms[m].end:atoms[m + 1].start].strip() for m in range(a, b - 1))
+        if whole:  # the chunk's pieces are its atoms' pieces joined (only white space between them)
+            ids = np.concatenate([np.asarray(encodings[m].ids, dtype=np.int64) for m in range(a, b)])
+            offsets = np.concatenate([np.asarray(encodings[m].offsets, dtype=np.int64).reshape(-1, 2)
+                                      + (atoms[m].start - s) for m in range(a, b)])
+        else:  # a marker ("2. ", a fence) between atoms, or a window that may start inside a word: tokenize it
             enc = tokenizer.encode(text[s:e], add_special_tokens=False)
             ids = np.asarray(enc.ids, dtype=np.int64)
             offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
-        else:
-            ids = np.concatenate([sentence_arrays(k)[0] for k in packed])
-            offsets = np.concatenate([sentence_arrays(k)[1] for k in packed]) - s
-        out.append((Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
-                          line=lines.line_of(s), text=text[s:e], page=lines.page_of(s)),
-                    Tokens(ids=ids, offsets=offsets)))
+        if head is not None:
+            ids = np.concatenate([np.asarray(head.ids, dtype=np.int64), ids])
+            offsets = np.concatenate([np.asarray(head.offsets, dtype=np.int64).reshape(-1, 2),
+                                      offsets + len(prefix)])
+        out.append((chunk, Tokens(ids=ids, offsets=offsets)))
     return out
 
 

@@ -152,6 +152,8 @@ def _print_build(report, config, stream=sys.stderr) -> None:
               f"{report.chunks_removed} removed", file=stream)
     print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
           f"in {report.seconds:.1f} s -> {config.index_dir}", file=stream)
+    if report.unindexed:
+        print(f"also in {config.data_dir}: {report.unindexed}", file=stream)
 
 
 def _watch(assistant, config, quiet: bool) -> None:

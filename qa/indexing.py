@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
-from .chunking import chunk_with_tokens, load_tokenizer, sentence_spans
+from .chunking import chunk_with_tokens, encoder_input, encoder_prefix, load_tokenizer
 from .config import BACKENDS, DEFAULT_BACKEND, Config
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .lexical import tokenize as lexical_tokenize
-from .reading import file_sha256, list_files, read_corpus
+from .reading import file_sha256, list_files, read_corpus, unindexed
 from .records import Chunk, Tokens, file_of
 from .store import FaissStore
 
-FORMAT_VERSION = 3  # 2: BM25 beside the vectors; 3: the encoder backend and the FAISS index type
+FORMAT_VERSION = 4  # 2: BM25 beside the vectors; 3: the encoder backend and the FAISS index type; 4: answer units, sections
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
@@ -64,6 +64,7 @@ class BuildReport:
     chunks_removed: int = 0
     incremental: bool = False
     changed: bool = True  # False: nothing changed since the live build, which stands
+    unindexed: str = ""  # what else the data folder holds, e.g. "248 images and 3 other files not indexed"
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ def chosen_backend(config: Config) -> str:
 
 def chunking_settings(config: Config) -> dict:
     return {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
-            "splitter": "sentences-v2", "sentence_vectors": "span-mean-v1"}
+            "splitter": "units-v1", "sentence_vectors": "unit-span-mean-v1"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,7 +239,8 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
         store.shape(index_kind(config, len(store)))
-        lexical = Bm25Index.build([c.text for c in store.chunks.values()], list(store.chunks), known=words)
+        lexical = Bm25Index.build([encoder_input(c) for c in store.chunks.values()], list(store.chunks),
+                                  known=words)
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": config.model,
@@ -255,7 +257,8 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
     return plan.report(files, chunks=len(store), skipped=skipped, seconds=time.perf_counter() - t0, folder=folder,
-                       chunks_added=chunks_added, chunks_removed=chunks_removed, incremental=previous is not None)
+                       chunks_added=chunks_added, chunks_removed=chunks_removed, incremental=previous is not None,
+                       unindexed=unindexed(config.data_dir).summary())
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,7 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
         warnings.append(message)
         warn(message)
 
-    bar = tqdm(total=0, unit="chunk", desc="Embedding", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(only), unit="file", desc="Indexing", disable=not progress, file=sys.stderr)
     added = 0
     read: dict[str, str] = {}  # the sha256 of each file as the reader read it, by source
     if config.engine == "ray":
@@ -308,11 +311,12 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
             entry["chunks"] += len(group)
             store.add(group, vectors, sentence_vectors)
             added += len(group)
-            bar.total = added
-            bar.update(len(group))
+            bar.set_postfix_str(f"{added} chunks", refresh=False)
+            bar.update(1)
     else:
         added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words,
                              read)
+    bar.update(max(0, bar.total - bar.n))  # skipped files count as done
     bar.close()
     for source in only:
         if source not in files:  # skipped: known by the hash of the bytes judged, so that a change is seen
@@ -334,18 +338,34 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     with ThreadPoolExecutor(at_once, thread_name_prefix="qa-embed") as embedding:
         running: deque[Future] = deque()
 
+        remaining: dict[str, int] = {}  # chunks not yet stored, by file: a file is done when it reaches 0
+
+        count = [0]  # chunks stored so far
+
+        def stored(chunks: list[Chunk]) -> None:
+            done = 0
+            count[0] += len(chunks)
+            for c in chunks:
+                file = file_of(c.source)
+                remaining[file] -= 1
+                done += remaining[file] == 0
+            bar.set_postfix_str(f"{count[0]} chunks", refresh=False)
+            bar.update(min(done, bar.total - bar.n))
+
         def embed(items: list) -> None:
             running.append(embedding.submit(_embed, embedder, items))
             if len(running) == at_once:
-                _store(store, running.popleft().result(), bar, words)
+                stored(_store(store, running.popleft().result(), words))
 
         try:
             for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read):
                 entry = files.setdefault(file_of(doc.source), {"sha256": doc.file_sha256, "chunks": 0})
                 entry["chunks"] += len(doc_chunks)
+                remaining[file_of(doc.source)] = remaining.get(file_of(doc.source), 0) + len(doc_chunks)
+                if not doc_chunks and remaining[file_of(doc.source)] == 0:
+                    bar.update(min(1, bar.total - bar.n))
                 pending.extend(doc_chunks)
                 added += len(doc_chunks)
-                bar.total = added
                 while len(pending) >= group:
                     embed(pending[:group])
                     del pending[:group]
@@ -353,7 +373,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
             if pending:
                 embed(pending)
             while running:
-                _store(store, running.popleft().result(), bar, words)
+                stored(_store(store, running.popleft().result(), words))
         finally:
             for job in running:
                 job.cancel()
@@ -380,7 +400,7 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
     def produce() -> None:
         try:
             for doc in read_corpus(config.data_dir, note, only=only, hashes=hashes):
-                chunks = [(c, tokens, sentence_spans(c.text)) for c, tokens in
+                chunks = [(c, tokens, unit_spans(c)) for c, tokens in
                           chunk_with_tokens(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)]
                 if not hand_over((doc, chunks)):
                     return  # the build stopped
@@ -400,19 +420,25 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
         reader.join()
 
 
+def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """The chunk's answer units as offsets into its encoder input (title and heading path, then its text)."""
+    shift = len(encoder_prefix(chunk)) - chunk.start
+    return [(s + shift, e + shift) for s, e in chunk.units]
+
+
 def _embed(embedder: Embedder, group: list[tuple[Chunk, Tokens, list]]):
-    """(chunks, their vectors, their sentences' vectors, their BM25 tokens) of one group."""
+    """(chunks, their vectors, their units' vectors, their BM25 tokens) of one group."""
     chunks, tokens, spans = zip(*group)
-    texts = [c.text for c in chunks]
+    texts = [encoder_input(c) for c in chunks]
     vectors, sentence_vectors = embedder.encode_with_sentences(texts, list(spans), tokens=list(tokens))
     return list(chunks), vectors, sentence_vectors, lexical_tokenize(texts)
 
 
-def _store(store: FaissStore, embedded, bar, words: dict[str, list[str]]) -> None:
+def _store(store: FaissStore, embedded, words: dict[str, list[str]]) -> list[Chunk]:
     chunks, vectors, sentence_vectors, tokens = embedded
     store.add(chunks, vectors, sentence_vectors)
-    words.update(zip((c.text for c in chunks), tokens))
-    bar.update(len(chunks))
+    words.update(zip((encoder_input(c) for c in chunks), tokens))
+    return chunks
 
 
 def _publish(index_dir: Path, store: FaissStore, lexical: Bm25Index, manifest: dict) -> Path:

@@ -20,6 +20,7 @@ from .indexing import (FORMAT_VERSION, BuildReport, LoadedIndex, Plan, _changed,
                        chunking_settings, data_hashes, ingest, rebuild_command)
 from .lexical import Bm25Index
 from .milvus_store import MilvusLexical, MilvusStore, collection_name
+from .reading import unindexed
 
 
 def open_store(config: Config, dimension: int, create: bool = False) -> MilvusStore:
@@ -79,6 +80,7 @@ def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None]
         raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
                           f"{rebuild_command(config)}")
     report = plan.report(files, chunks=total, skipped=skipped, seconds=time.perf_counter() - t0,
+                         unindexed=unindexed(config.data_dir).summary(),
                          folder=config.index_dir, chunks_added=chunks_added, chunks_removed=chunks_removed,
                          incremental=manifest is not None)
     store.write_manifest({**base, "files": dict(sorted(files.items())), "file_count": report.files,

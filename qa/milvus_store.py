@@ -194,7 +194,8 @@ class MilvusStore:
         self.next_id += len(chunks)
         rows = [{"id": i, "file": file_of(c.source), "text": c.text,
                  "chunk": json.dumps({"id": c.id, "source": c.source, "start": c.start, "end": c.end,
-                                      "line": c.line, "page": c.page}),
+                                      "line": c.line, "page": c.page, "section": c.section, "title": c.title,
+                                      "units": c.units}),
                  "sentences": _pack(s), "vector": np.asarray(v, dtype=np.float32).tolist()}
                 for i, c, v, s in zip(ids, chunks, vectors, sentence_vectors)]
         if rows:
@@ -261,7 +262,9 @@ class MilvusStore:
             for r in self.client.get(self.name, ids=missing, output_fields=fields):
                 meta = json.loads(r["chunk"])
                 chunk = Chunk(id=meta["id"], source=meta["source"], start=meta["start"], end=meta["end"],
-                              line=meta["line"], text=r["text"], page=meta.get("page", 0))
+                              line=meta["line"], text=r["text"], page=meta.get("page", 0),
+                              section=meta.get("section", ""), title=meta.get("title", ""),
+                              units=tuple(tuple(u) for u in meta.get("units", ())))
                 vec = np.asarray(r["vector"], dtype=np.float32) if vectors else None
                 self._rows[int(r["id"])] = (chunk, r["sentences"], vec)
                 self._by_chunk[chunk.id] = int(r["id"])
@@ -283,15 +286,13 @@ class MilvusStore:
         return self._rows[store_id][0]
 
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray:
-        from .chunking import sentence_spans
-
         i = self._by_chunk.get(chunk.id)
         if i is None:
             raise IndexCorrupt(f"chunk {chunk.id} was not fetched from Milvus collection {self.name!r}")
         self._fetch([i], vectors=True)
         stored = _unpack(self._rows[i][1], self.dimension).astype(np.float32)
-        wanted = len(sentence_spans(chunk.text))
-        if len(stored) < wanted:  # sentences beyond MAX_SENTENCES: the chunk's own vector stands in
+        wanted = len(chunk.units)
+        if len(stored) < wanted:  # units beyond MAX_SENTENCES: the chunk's own vector stands in
             stored = np.vstack([stored, np.repeat(self._rows[i][2][None, :], wanted - len(stored), axis=0)])
         return stored
 

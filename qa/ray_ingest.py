@@ -10,6 +10,7 @@ on as many threads as the CPUs per actor, rounded up: Ray's CPUs are a schedulin
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,7 +25,7 @@ from .records import Chunk
 READ_CPUS = 0.25
 START_ATTEMPTS = 2  # a local node can time out starting on a busy machine: once more, then one clear error
 BATCH = 64  # chunks per actor call
-CHUNK_FIELDS = ("id", "source", "start", "end", "line", "text", "page")
+CHUNK_FIELDS = ("id", "source", "start", "end", "line", "text", "page", "section", "title")  # and "units" (JSON)
 
 
 def _reachable(address: str) -> None:
@@ -85,9 +86,16 @@ def _read_and_chunk(row: dict, data_dir: str, model_path: str, chunk_tokens: int
     for doc in read_corpus(Path(data_dir), warnings.append, only={row["file"]}):
         for c in chunk_document(doc, tokenizer, chunk_tokens, overlap_tokens):
             out.append({"file": row["file"], "sha256": doc.file_sha256, "warning": "",
-                        **{k: getattr(c, k) for k in CHUNK_FIELDS}})
-    empty = {"sha256": "", "id": "", "source": "", "start": 0, "end": 0, "line": 0, "text": "", "page": 0}
+                        **{k: getattr(c, k) for k in CHUNK_FIELDS}, "units": json.dumps(c.units)})
+    empty = {"sha256": "", "id": "", "source": "", "start": 0, "end": 0, "line": 0, "text": "", "page": 0,
+             "section": "", "title": "", "units": "[]"}
     return out + [{"file": row["file"], "warning": w, **empty} for w in warnings]
+
+
+def _chunk_of(batch: dict, i: int) -> Chunk:
+    """Row i of a batch of chunk rows as a Chunk."""
+    fields = {k: (batch[k][i].item() if hasattr(batch[k][i], "item") else batch[k][i]) for k in CHUNK_FIELDS}
+    return Chunk(**fields, units=tuple(tuple(u) for u in json.loads(str(batch["units"][i]))))
 
 
 class _Embed:
@@ -101,16 +109,17 @@ class _Embed:
                                  shared_dir=Path(shared_dir) if shared_dir else None, threads=threads)
 
     def __call__(self, batch: dict) -> dict:
-        from .chunking import sentence_spans
+        from .chunking import encoder_input
+        from .indexing import unit_spans
 
-        texts = [str(t) for t in batch["text"]]
-        keep = [i for i, t in enumerate(texts) if t]
-        vectors = np.zeros((len(texts), 384), dtype=np.float32)
-        sentences = [b""] * len(texts)
+        chunks = [_chunk_of(batch, i) for i in range(len(batch["text"]))]
+        keep = [i for i, c in enumerate(chunks) if c.text]
+        vectors = np.zeros((len(chunks), 384), dtype=np.float32)
+        sentences = [b""] * len(chunks)
         if keep:
-            found, parts = self.embedder.encode_with_sentences([texts[i] for i in keep],
-                                                               [sentence_spans(texts[i]) for i in keep])
-            vectors = np.zeros((len(texts), found.shape[1]), dtype=np.float32)
+            found, parts = self.embedder.encode_with_sentences([encoder_input(chunks[i]) for i in keep],
+                                                               [unit_spans(chunks[i]) for i in keep])
+            vectors = np.zeros((len(chunks), found.shape[1]), dtype=np.float32)
             for j, i in enumerate(keep):
                 vectors[i] = found[j]
                 sentences[i] = parts[j].astype(np.float16).tobytes()
@@ -140,8 +149,7 @@ def ray_ingest(config: Config, embedder: Embedder, only: set[str], note: Callabl
             if batch["warning"][i]:
                 note(str(batch["warning"][i]))
                 continue
-            chunk = Chunk(**{k: (batch[k][i].item() if hasattr(batch[k][i], "item") else batch[k][i])
-                             for k in CHUNK_FIELDS})
+            chunk = _chunk_of(batch, i)
             key = (str(batch["file"][i]), str(batch["sha256"][i]))
             chunks, vectors, sentences = groups.setdefault(key, ([], [], []))
             chunks.append(chunk)

@@ -9,28 +9,61 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .records import Document
 
-TEXT_SUFFIXES = (".txt", ".md", ".jsonl")
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".rst", ".jsonl")
 EXTRACTED_SUFFIXES = (".html", ".htm", ".pdf", ".docx")  # their text comes out of qa/extracting.py
 SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are truncated here, with a warning
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".bmp", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Unindexed:
+    """What the data folder holds besides the files it indexes."""
+    images: int = 0
+    other: int = 0  # files of a type that is not read (.css, .json, .py, ...)
+    hidden: tuple[str, ...] = ()  # hidden files and folders (".git", ".env"): not entered, not read
+
+    def summary(self) -> str:
+        """"248 images and 12 other files not indexed; hidden, left out: .git, .env" ("" when nothing)."""
+        kinds = [f"{self.images} image{'s' if self.images != 1 else ''}"] if self.images else []
+        kinds += [f"{self.other} other file{'s' if self.other != 1 else ''}"] if self.other else []
+        parts = [" and ".join(kinds) + " not indexed"] if kinds else []
+        if self.hidden:
+            names = ", ".join(self.hidden[:5]) + (f" and {len(self.hidden) - 5} more" if len(self.hidden) > 5 else "")
+            parts.append(f"hidden, left out: {names}")
+        return "; ".join(parts)
+
+
 def list_files(data_dir: Path) -> list[tuple[str, Path]]:
-    """(source, path) of every .txt/.md/.jsonl file under data_dir, recursively, sorted by path
+    """(source, path) of every file of an indexed type under data_dir, recursively, sorted by path
     (data_dir may also be one such file).
 
     Hidden files and folders are left out, and so are symlinks that lead outside the data folder. Linked
     folders are not entered.
     """
+    return _listing(data_dir)[0]
+
+
+def unindexed(data_dir: Path) -> Unindexed:
+    """The files and folders under data_dir that list_files leaves out, by kind."""
+    return _listing(data_dir)[1]
+
+
+def _listing(data_dir: Path) -> tuple[list[tuple[str, Path]], Unindexed]:
     root = data_dir.resolve()
     if root.is_file():
-        return [(root.name, root)] if root.suffix.lower() in SUFFIXES else []
+        return ([(root.name, root)] if root.suffix.lower() in SUFFIXES else []), Unindexed()
     found: list[tuple[tuple[str, ...], str]] = []
+    counts = {"images": 0, "other": 0}
+    hidden: list[str] = []
 
     def walk(folder: str, parts: tuple[str, ...]) -> None:
         try:
@@ -40,15 +73,22 @@ def list_files(data_dir: Path) -> list[tuple[str, Path]]:
             return
         for entry in entries:
             if entry.name.startswith("."):
+                hidden.append("/".join(parts + (entry.name,)))
                 continue
             if entry.is_dir(follow_symlinks=False):
                 walk(entry.path, parts + (entry.name,))
-            elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and _regular_file_inside(entry, root):
-                found.append((parts + (entry.name,), entry.path))
+                continue
+            suffix = os.path.splitext(entry.name)[1].lower()
+            if suffix in SUFFIXES:
+                if _regular_file_inside(entry, root):
+                    found.append((parts + (entry.name,), entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                counts["images" if suffix in IMAGE_SUFFIXES else "other"] += 1
 
     walk(str(root), ())
     found.sort()  # by path parts, as sorted(root.rglob("*")) orders them
-    return [("/".join(parts), Path(path)) for parts, path in found]
+    return ([("/".join(parts), Path(path)) for parts, path in found],
+            Unindexed(images=counts["images"], other=counts["other"], hidden=tuple(sorted(hidden))))
 
 
 def _regular_file_inside(entry: os.DirEntry, root: Path) -> bool:
@@ -108,14 +148,15 @@ def read_file(path: Path, source: str, warn: Callable[[str], None],
     except UnicodeDecodeError as e:
         warn(f"skipped {source}: not valid UTF-8 (byte {e.start})")
         return None
+    blocks = None
     if suffix in (".html", ".htm"):
-        from .extracting import html_text
+        from .extracting import html_structure
 
-        text = html_text(text)
+        text, blocks = html_structure(text)
     if not text.strip():
         warn(f"skipped {source}: empty" + (" (no visible text)" if suffix in (".html", ".htm") else ""))
         return None
-    return Document(source=source, text=text, sha256=digest)
+    return Document(source=source, text=text, sha256=digest, blocks=blocks)
 
 
 def _extracted(raw: bytes, suffix: str, source: str, digest: str, warn: Callable[[str], None]) -> Document | None:

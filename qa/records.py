@@ -1,4 +1,4 @@
-"""The frozen records that cross module boundaries: Document, Chunk, Tokens, Hit, Citation, Answer."""
+"""The frozen records that cross module boundaries: Document, Block, Chunk, Tokens, Hit, Citation, Answer."""
 from __future__ import annotations
 
 import re
@@ -8,11 +8,23 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class Block:
+    """One block of a document's structure (see structure.py); text == document.text[start:end]."""
+    kind: str  # heading, paragraph, item (a list item's first paragraph), code, row (of a table), quote, context
+    start: int
+    end: int
+    level: int = 0  # a heading's level (1 = top)
+    depth: int = 0  # list nesting: 0 outside lists, 1 in a top-level list item, ...
+    section: tuple[str, ...] = ()  # the headings above it, outermost first (a heading: its own path)
+
+
+@dataclass(frozen=True)
 class Document:
     source: str  # path relative to the data folder, with forward slashes
     text: str  # the file decoded as UTF-8 (BOM removed, newlines untouched)
     sha256: str  # of the file's bytes (of its line, for a document of a .jsonl file)
     file_sha256: str = ""  # of the whole file's bytes; "" means the same as sha256
+    blocks: tuple[Block, ...] | None = None  # structure found while extracting the text (HTML); None: parse text
 
     def __post_init__(self):
         if not self.file_sha256:
@@ -38,6 +50,13 @@ class Chunk:
     line: int  # 1-based line of `start`
     text: str
     page: int = 0  # 1-based PDF page of `start`; 0 for formats without pages
+    section: str = ""  # the heading path, "Guide > Deployment > Behind a proxy"; "" above every heading
+    title: str = ""  # the document's title (its first top heading, else its file name), put before it when embedded
+    units: tuple[tuple[int, int], ...] = ()  # the answer units inside it (file offsets), in order; see units.py
+
+    def __post_init__(self):
+        if self.units and not isinstance(self.units[0], tuple):  # read back from JSON as lists
+            object.__setattr__(self, "units", tuple(tuple(u) for u in self.units))
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +75,7 @@ class Hit:
     def to_json(self) -> dict:
         c = self.chunk
         return {"rank": self.rank, "score": round(self.score, 4), "chunk_id": c.id,
-                "source": c.source, "start": c.start, "end": c.end, "text": c.text}
+                "source": c.source, "section": c.section, "start": c.start, "end": c.end, "text": c.text}
 
 
 @dataclass(frozen=True)
@@ -71,9 +90,10 @@ class Citation:
     passage_start: int
     score: float
     page: int = 0  # 1-based PDF page of the sentence; 0 for formats without pages
+    section: str = ""  # the heading path of the passage
 
     def to_json(self) -> dict:
-        out = {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
+        out = {"n": self.n, "source": self.source, "section": self.section, "start": self.start, "end": self.end,
                "line": self.line, "text": self.text, "passage": self.passage,
                "passage_start": self.passage_start, "score": round(self.score, 4)}
         if self.page:

@@ -41,7 +41,7 @@ class Candidates:
     """The chunks either ranker found for a query, each scored by both."""
     ids: list[int]  # store ids
     cosine: np.ndarray  # question vs chunk
-    sentence_cosine: np.ndarray  # question vs the chunk's best sentence
+    sentence_cosine: np.ndarray  # question vs the chunk's best answer unit
     bm25: np.ndarray
 
 
@@ -57,10 +57,11 @@ def candidates(store: VectorStore, lexical: Bm25Index, vector: np.ndarray, query
     if not ids:
         empty = np.zeros(0, dtype=np.float32)
         return Candidates([], empty, empty, empty)
-    sentences = np.array([float((store.sentence_vectors(store.chunk(i)) @ vector[0]).max()) for i in ids],
-                         dtype=np.float32)
-    return Candidates(ids, store.similarities(vector[0], ids), sentences,
-                      np.array([bm25(i) for i in ids], dtype=np.float32))
+    cosine = store.similarities(vector[0], ids)
+    units = [store.sentence_vectors(store.chunk(i)) for i in ids]
+    sentences = np.array([float((u @ vector[0]).max()) if len(u) else float(c) for u, c in zip(units, cosine)],
+                         dtype=np.float32)  # a chunk with no answer unit (code only): its own cosine
+    return Candidates(ids, cosine, sentences, np.array([bm25(i) for i in ids], dtype=np.float32))
 
 
 def hybrid_search(store: VectorStore, lexical: Bm25Index | None, embedder: Embedder, query: str, k: int,

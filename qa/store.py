@@ -4,7 +4,7 @@ FaissStore keeps vectors in a FAISS inner-product index (vectors are unit length
 cosines) addressed by chunk id, so chunks can be removed by id: exact search (IndexFlatIP in an
 IndexIDMap2) for collections up to a size limit, inverted lists beyond it (IndexIVFFlat, about 4*sqrt(n)
 lists, NPROBE of them read per query), chosen by shape(). Chunk metadata sits beside it, and so do the
-chunks' sentence vectors (float16, one row per sentence of chunking.sentence_spans(chunk.text)).
+chunks' unit vectors (float16, one row per answer unit of chunk.units).
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ class FaissStore:
         self.next_id += len(chunks)
 
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray:
-        """Unit vectors of the chunk's sentences, in the order of sentence_spans(chunk.text)."""
+        """Unit-length vectors of the chunk's answer units, in the order of chunk.units."""
         if self._by_chunk_id is None:
             self._by_chunk_id = {c.id: i for i, c in self.chunks.items()}
         return self.sentences[self._by_chunk_id[chunk.id]].astype(np.float32)
@@ -153,8 +153,8 @@ class FaissStore:
         with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as f:
             for i, c in self.chunks.items():
                 f.write(json.dumps({"vid": i, "id": c.id, "source": c.source, "start": c.start, "end": c.end,
-                                    "line": c.line, "text": c.text, "page": c.page,
-                                    "sentences": len(self.sentences[i])},
+                                    "line": c.line, "text": c.text, "page": c.page, "section": c.section,
+                                    "title": c.title, "units": c.units, "sentences": len(self.sentences[i])},
                                    ensure_ascii=False) + "\n")
         rows = [self.sentences[i] for i in self.chunks]
         with (folder / SENTENCES_FILE).open("wb") as f:
@@ -184,6 +184,8 @@ class FaissStore:
         if store.index.ntotal != len(store.chunks):
             raise IndexCorrupt(f"{VECTORS_FILE} holds {store.index.ntotal} vectors but {CHUNKS_FILE} "
                                f"{len(store.chunks)} chunks")
+        if any(len(store.chunks[vid].units) != n for vid, n in counts.items()):
+            raise IndexCorrupt(f"{CHUNKS_FILE} has a chunk whose unit count differs from its vectors")
         if sentences.ndim != 2 or len(sentences) != sum(counts.values()) or sentences.shape[1] != dimension:
             raise IndexCorrupt(f"{SENTENCES_FILE} has shape {sentences.shape}, {CHUNKS_FILE} expects "
                                f"{sum(counts.values())} rows of {dimension}")

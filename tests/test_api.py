@@ -36,7 +36,7 @@ def test_search_and_health(served_app):
     assert r.status_code == 200
     out = r.json()
     assert out["query"] == "police forces" and [h["rank"] for h in out["hits"]] == [1, 2]
-    assert set(out["hits"][0]) == {"rank", "score", "chunk_id", "source", "start", "end", "text"}
+    assert set(out["hits"][0]) == {"rank", "score", "chunk_id", "source", "section", "start", "end", "text"}
     health = httpx.get(served_app + "api/health", timeout=30).json()
     assert health["status"] == "ok" and health["files"] == 1 and health["chunks"] >= 1
     assert health["model"] == "all-MiniLM-L6-v2" and health["built_at"]

@@ -1,7 +1,7 @@
 """Sentence splitting and chunking against the model's real tokenizer."""
 import pytest
 
-from qa.chunking import chunk_document, chunk_with_tokens, load_tokenizer, sentence_spans
+from qa.chunking import chunk_document, chunk_with_tokens, encoder_input, load_tokenizer, sentence_spans
 from qa.embedding import resolve_model_path
 from qa.reading import read_file
 from qa.records import Document
@@ -100,7 +100,8 @@ def test_the_chunkers_word_pieces_are_those_of_each_chunks_text(tokenizer):
     pairs = chunk_with_tokens(doc, tokenizer, 120, 30)
     assert [c for c, _ in pairs] == chunk_document(doc, tokenizer, 120, 30)
     assert len(pairs) > 10
-    for chunk, tokens in pairs:
-        enc = tokenizer.encode(chunk.text, add_special_tokens=False)
+    for chunk, tokens in pairs:  # the encoder input: the title and heading path, then the chunk's text
+        enc = tokenizer.encode(encoder_input(chunk), add_special_tokens=False)
+        assert encoder_input(chunk) == "mixed\n" + chunk.text
         assert tokens.ids.tolist() == enc.ids
         assert tokens.offsets.tolist() == [list(o) for o in enc.offsets]

@@ -139,21 +139,25 @@ def test_the_assistant_reloads_a_new_build(tiny, embedder):
     assert a.search("Where is the car parked?", 1)[0].chunk.source == "cars.txt"
 
 
-def test_every_chunk_stores_one_vector_per_sentence(tiny, embedder):
-    from qa.chunking import sentence_spans
+def test_every_chunk_stores_one_vector_per_answer_unit(tiny, embedder):
+    from qa.chunking import encoder_input
+    from qa.indexing import unit_spans
 
     build_index(tiny, embedder, warn=pytest.fail)
     store = load_index(tiny).store
     for chunk in store.chunks.values():
         vectors = store.sentence_vectors(chunk)
-        assert vectors.shape == (len(sentence_spans(chunk.text)), 384)
+        assert vectors.shape == (len(chunk.units), 384) and chunk.units
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-2)
     text = "Apples grow on trees in the orchard. The stock market fell sharply on Monday."
-    _, (sentences,) = embedder.encode_with_sentences([text], [sentence_spans(text)])
     doc = Document(source="t.txt", text=text, sha256="x")
     [(chunk, tokens)] = chunk_with_tokens(doc, load_tokenizer(embedder.path), 200, 40)
-    vector, (reused,) = embedder.encode_with_sentences([text], [sentence_spans(text)], tokens=[tokens])
-    assert np.array_equal(reused, sentences) and np.allclose(vector, embedder.encode([text]), atol=1e-6)
+    assert [text[s:e] for s, e in chunk.units] == ["Apples grow on trees in the orchard.",
+                                                   "The stock market fell sharply on Monday."]
+    full = encoder_input(chunk)
+    _, (sentences,) = embedder.encode_with_sentences([full], [unit_spans(chunk)])
+    vector, (reused,) = embedder.encode_with_sentences([full], [unit_spans(chunk)], tokens=[tokens])
+    assert np.array_equal(reused, sentences) and np.allclose(vector, embedder.encode([full]), atol=1e-6)
     scores = sentences.astype(np.float32) @ embedder.encode(["Why did share prices drop?", "Where do apples grow?"]).T
     assert scores[1, 0] > scores[0, 0] and scores[0, 1] > scores[1, 1]
 

@@ -1,0 +1,254 @@
+"""Document structure: a document's text as blocks (headings, paragraphs, list items, code, table rows, quotes,
+context) with exact offsets into that text and the heading path above each.
+
+Markdown is parsed by markdown-it-py (CommonMark, GFM tables, front matter, admonitions), reStructuredText by
+docutils (file insertion and raw output off; unknown Sphinx roles and directives stay text), HTML during
+extraction (extracting.py); every other text is plain: paragraphs at blank lines. Offsets come from the
+parsers' source maps (line ranges, or the node's own source text found in order), never from re-rendered text.
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+
+from .records import Block, Document
+
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+RST_SUFFIXES = (".rst",)
+_ITEM_MARKER = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
+_QUOTE_MARKER = re.compile(r"(?:[ \t]*>[ \t]?)+")
+_INCLUDE = re.compile(r"^\s*(?:\{\*.*\*\}|\{%.*%\}|-+8<-+.*|\.\. include::.*)\s*$", re.S)  # snippet/include lines
+_HEADING_MARKUP = re.compile(r"[`*_]|\{#[^}]*\}|<[^>]+>")
+
+
+def document_blocks(doc: Document) -> list[Block]:
+    """The blocks of a document, in order."""
+    if doc.blocks is not None:
+        return list(doc.blocks)
+    name = doc.source.lower()
+    if name.endswith(MARKDOWN_SUFFIXES):
+        return markdown_blocks(doc.text)
+    if name.endswith(RST_SUFFIXES):
+        return rst_blocks(doc.text)
+    return plain_blocks(doc.text)
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    piece = text[start:end]
+    lead = len(piece) - len(piece.lstrip())
+    return start + lead, start + len(piece.rstrip()) if piece.strip() else start + lead
+
+
+def plain_blocks(text: str) -> list[Block]:
+    """Paragraphs separated by blank lines."""
+    out = []
+    at = 0
+    for m in re.finditer(r"\n[ \t\f]*\n|\Z", text):
+        s, e = _trimmed(text, at, m.start())
+        if e > s:
+            out.append(Block("paragraph", s, e))
+        at = m.end()
+    return out
+
+
+def heading_text(raw: str) -> str:
+    """A heading as shown in a section path: markup and extra spaces dropped."""
+    return " ".join(_HEADING_MARKUP.sub("", raw).strip(" #=-~^\"'").split())[:120]
+
+
+class Sections:
+    """The heading path as headings of each level arrive."""
+
+    def __init__(self):
+        self.path: list[tuple[int, str]] = []
+
+    def enter(self, level: int, title: str) -> tuple[str, ...]:
+        while self.path and self.path[-1][0] >= level:
+            self.path.pop()
+        if title:
+            self.path.append((level, title))
+        return self.now
+
+    @property
+    def now(self) -> tuple[str, ...]:
+        return tuple(t for _, t in self.path)
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown_parser():
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.admon import admon_plugin
+    from mdit_py_plugins.front_matter import front_matter_plugin
+
+    return MarkdownIt("commonmark", {"html": True}).enable("table").use(front_matter_plugin).use(admon_plugin)
+
+
+def _only_links(inline) -> bool:
+    """An inline run of nothing but links, images and punctuation: a link-only or image line."""
+    inside = 0
+    text = []
+    for child in inline.children or []:
+        if child.type == "link_open":
+            inside += 1
+        elif child.type == "link_close":
+            inside -= 1
+        elif child.type == "image":
+            continue
+        elif child.type in ("text", "code_inline", "html_inline") and not inside:
+            text.append(child.content)
+    words = re.findall(r"\w+", " ".join(text))
+    return len(words) <= 2 and any(c.type in ("link_open", "image", "html_inline") for c in inline.children or [])
+
+
+def _only_code(inline) -> bool:
+    children = inline.children or []
+    return any(c.type == "code_inline" for c in children) and all(
+        c.type in ("code_inline", "softbreak", "hardbreak") or (c.type == "text" and not c.content.strip())
+        for c in children)
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    tokens = _markdown_parser().parse(text)
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def span(line_range) -> tuple[int, int]:
+        a, b = line_range
+        end = starts[b] if b < len(starts) else len(text)
+        return _trimmed(text, starts[a] if a < len(starts) else len(text), end)
+
+    out: list[Block] = []
+    sections = Sections()
+    stack: list[str] = []  # open containers: "li", "blockquote", "admonition"
+    item_opened = False  # the next paragraph is a list item's first
+    for i, t in enumerate(tokens):
+        depth = stack.count("li")
+        if t.type in ("list_item_open", "blockquote_open", "admonition_open"):
+            stack.append({"list_item_open": "li", "blockquote_open": "blockquote"}.get(t.type, "admonition"))
+            item_opened = t.type == "list_item_open"
+            if t.type == "admonition_open" and t.map:  # "!!! note": its title line is context
+                s, e = span((t.map[0], t.map[0] + 1))
+                out.append(Block("context", s, e, depth=depth, section=sections.now))
+        elif t.type in ("list_item_close", "blockquote_close", "admonition_close"):
+            if stack:
+                stack.pop()
+            item_opened = False
+        elif t.type == "heading_open" and t.map:
+            s, e = span(t.map)
+            path = sections.enter(int(t.tag[1:]), heading_text(tokens[i + 1].content))
+            out.append(Block("heading", s, e, level=int(t.tag[1:]), depth=depth, section=path))
+        elif t.type == "paragraph_open" and t.map:
+            inline = tokens[i + 1]
+            s, e = span(t.map)
+            quoted = "blockquote" in stack or "admonition" in stack
+            kind = "item" if item_opened else ("quote" if quoted else "paragraph")
+            item_opened = False
+            if kind == "item":
+                marker = _ITEM_MARKER.match(text, s)
+                s = marker.end() if marker and marker.end() < e else s
+            if quoted:
+                marker = _QUOTE_MARKER.match(text, s)
+                s = marker.end() if marker and marker.end() < e else s
+            if _only_links(inline) or _INCLUDE.match(inline.content):
+                kind = "context"
+            elif _only_code(inline):
+                kind = "code"  # a command on a line of its own: `tar xf archive.tar`
+            out.append(Block(kind, s, e, depth=depth, section=sections.now))
+        elif t.type in ("fence", "code_block") and t.map:
+            s, e = span(t.map)
+            out.append(Block("code", s, e, depth=depth, section=sections.now))
+            item_opened = False
+        elif t.type == "tr_open" and t.map:
+            s, e = span(t.map)
+            out.append(Block("row", s, e, depth=depth, section=sections.now))
+        elif t.type in ("html_block", "front_matter") and t.map:
+            s, e = span(t.map)
+            out.append(Block("context", s, e, depth=depth, section=sections.now))
+            item_opened = False
+    return [b for b in out if b.end > b.start]
+
+
+def rst_blocks(text: str) -> list[Block]:
+    """reStructuredText blocks: docutils' tree, each node placed by finding its own source lines in order."""
+    import docutils.nodes as nodes
+    import docutils.utils
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+
+    settings = get_default_settings(Parser)
+    settings.file_insertion_enabled = False  # an "include" in an uploaded file must not read the server's files
+    settings.raw_enabled = False
+    settings.report_level = 5  # unknown roles and directives are kept as text, silently
+    settings.halt_level = 5
+    settings.warning_stream = _Discard()
+    document = docutils.utils.new_document("<rst>", settings)
+    try:
+        Parser().parse(text, document)
+    except Exception:  # noqa: BLE001  (docutils raises many kinds on odd input: the text is still plain text)
+        return plain_blocks(text)
+    out: list[Block] = []
+    cursor = 0
+
+    def place(raw: str) -> tuple[int, int] | None:
+        nonlocal cursor
+        lines = [line.strip() for line in raw.splitlines() if line.strip()]
+        if not lines:
+            return None
+        s = text.find(lines[0], cursor)
+        if s < 0:
+            return None
+        e = text.find(lines[-1], s) if len(lines) > 1 else s
+        e = (e + len(lines[-1])) if e >= 0 else s + len(lines[0])
+        cursor = e
+        return s, e
+
+    def walk(node, path: tuple[str, ...], level: int, depth: int, quoted: bool) -> None:
+        for child in node.children:
+            if isinstance(child, (nodes.system_message, nodes.comment, nodes.substitution_definition,
+                                  nodes.target, nodes.problematic)):
+                continue
+            if isinstance(child, nodes.section):
+                title = next((c for c in child.children if isinstance(c, nodes.title)), None)
+                sub = path
+                if title is not None:
+                    where = place(title.rawsource or title.astext())
+                    sub = path + (heading_text(title.astext()),)
+                    if where:
+                        out.append(Block("heading", *where, level=level + 1, depth=depth, section=sub))
+                walk(child, sub, level + 1, depth, quoted)
+            elif isinstance(child, (nodes.paragraph, nodes.term)):
+                where = place(child.rawsource or child.astext())
+                if where:
+                    first = isinstance(child.parent, nodes.list_item) and child.parent.index(child) == 0
+                    kind = "item" if first or isinstance(child, nodes.term) else ("quote" if quoted else "paragraph")
+                    out.append(Block(kind, *where, depth=depth + isinstance(child, nodes.term), section=path))
+            elif isinstance(child, nodes.literal_block):
+                raw = child.rawsource or child.astext()
+                where = place(raw)
+                if where:
+                    kind = "context" if raw.lstrip().startswith(".. ") else "code"  # an unknown directive, as text
+                    out.append(Block(kind, *where, depth=depth, section=path))
+            elif isinstance(child, nodes.title):
+                continue
+            elif isinstance(child, (nodes.list_item, nodes.definition)):
+                walk(child, path, level, depth + 1, quoted)
+            elif isinstance(child, (nodes.Admonition, nodes.block_quote)):
+                walk(child, path, level, depth, True)
+            elif isinstance(child, nodes.Element):
+                walk(child, path, level, depth, quoted)
+
+    walk(document, (), 0, 0, False)
+    return [b for b in out if b.end > b.start]
+
+
+class _Discard:
+    def write(self, _text: str) -> None:
+        pass
+
+
+def line_starts(text: str) -> list[int]:
+    return [0] + [m.end() for m in re.finditer("\n", text)]
+
+
+def line_of(starts: list[int], offset: int) -> int:
+    return bisect.bisect_right(starts, offset)

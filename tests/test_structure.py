@@ -1,0 +1,247 @@
+"""Document structure, answer units and section-aware chunks: real parsers (markdown-it-py, docutils, the HTML
+extractor), the real tokenizer and, for answers, the real model and FAISS."""
+from __future__ import annotations
+
+import pytest
+
+from qa.assistant import Assistant
+from qa.chunking import chunk_with_tokens, encoder_input, load_tokenizer
+from qa.config import build_config
+from qa.embedding import resolve_model_path
+from qa.extracting import html_structure
+from qa.reading import read_file
+from qa.records import Document
+from qa.structure import document_blocks, markdown_blocks, rst_blocks
+
+MARKDOWN = """---
+title: Deployment notes
+---
+# Operations guide
+
+Our service writes one log file per day.
+
+## Log rotation
+
+To rotate the logs every night, add this line to your crontab:
+
+    0 3 * * * /usr/local/bin/rotate-logs --keep 14
+
+You can turn the compression off by setting `compress` to `False`:
+
+```python
+settings = Settings(compress=False)
+```
+
+![architecture](img/arch.png)
+
+{* ../../src/example.py *}
+
+More information: <https://example.com/logs>.
+
+## Backups
+
+- Make a backup of the database:
+
+  ```sh
+  pg_dump --format=custom shop > shop.dump
+  ```
+- Restore a backup:
+  - stop the service first
+
+| option | default |
+|--------|---------|
+| `keep` | 14 days |
+
+> Backups older than a year are deleted.
+"""
+
+RST = """Flask guide
+===========
+
+Deploying
+---------
+
+To run the app behind a proxy, wrap it like this::
+
+    app.wsgi_app = ProxyFix(app.wsgi_app)
+
+See :ref:`deploying` and :func:`flask.run` for more.
+
+.. toctree::
+   :maxdepth: 2
+
+   server
+
+.. include:: /etc/passwd
+
+.. raw:: html
+
+   <b>raw</b>
+
+.. note::
+
+   The proxy must set the forwarded headers.
+
+* Start the server::
+
+      flask run --port 8000
+"""
+
+CHEATSHEET = """# tar
+
+> Archiving utility.
+> More information: <https://www.gnu.org/software/tar>.
+
+- [c]reate an archive and write it to a [f]ile:
+
+`tar cf {{path/to/target.tar}} {{path/to/file1}}`
+
+- E[x]tract an archive into the current directory [v]erbosely:
+
+`tar xvf {{path/to/source.tar}}`
+
+- Lis[t] the contents of a tar [f]ile [v]erbosely:
+
+`tar tvf {{path/to/source.tar}}`
+"""
+
+HTML = """<html><head><title>Guide</title><script>bad()</script></head><body>
+<h1>Install</h1><p>Install the package with pip:</p><pre>pip install shop
+shop --init</pre>
+<ul><li>Start it: <code>shop serve</code></li><li><p>Stop it</p><ul><li>with Ctrl-C</li></ul></li></ul>
+<h2>Configure</h2><table><tr><td>port</td><td>8000</td></tr></table></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(resolve_model_path("all-MiniLM-L6-v2"))
+
+
+def chunks_of(source: str, text: str, tokenizer, blocks=None):
+    doc = Document(source=source, text=text, sha256="x", blocks=blocks)
+    return doc, chunk_with_tokens(doc, tokenizer, 200, 40)
+
+
+@pytest.mark.parametrize("source,text", [("guide.md", MARKDOWN), ("guide.rst", RST), ("tar.md", CHEATSHEET),
+                                         ("notes.txt", "Para one. Still one.\nA line:\nthe next line.\n\nPara two.")])
+def test_every_block_chunk_and_unit_is_the_exact_file_slice(source, text, tokenizer):
+    doc, chunks = chunks_of(source, text, tokenizer)
+    blocks = document_blocks(doc)
+    assert blocks and all(0 <= b.start < b.end <= len(text) for b in blocks)
+    assert chunks
+    for chunk, tokens in chunks:
+        assert chunk.text == text[chunk.start:chunk.end]
+        assert chunk.units and all(chunk.start <= s < e <= chunk.end for s, e in chunk.units)
+        assert len(tokens.ids) == len(tokens.offsets)
+        piece = encoder_input(chunk)
+        for (a, b), token in zip(tokens.offsets, tokens.ids):  # every word piece points into the encoder input
+            assert 0 <= a <= b <= len(piece)
+
+
+def test_html_blocks_point_into_the_extracted_text(tmp_path, tokenizer):
+    path = tmp_path / "guide.html"
+    path.write_text(HTML, encoding="utf-8")
+    doc = read_file(path, "guide.html", print)
+    text, blocks = html_structure(HTML)
+    assert doc.text == text and doc.blocks == blocks
+    kinds = [(b.kind, text[b.start:b.end]) for b in blocks]
+    assert ("heading", "Install") in kinds and ("code", "pip install shop\nshop --init") in kinds
+    assert ("item", "with Ctrl-C") in kinds and ("row", "port8000") in kinds
+    assert all(text[b.start:b.end].strip() == text[b.start:b.end] for b in blocks)
+    assert next(b for b in blocks if text[b.start:b.end] == "port8000").section == ("Install", "Configure")
+    _, chunks = chunks_of("guide.html", text, tokenizer, blocks)
+    units = [text[s:e] for c, _ in chunks for s, e in c.units]
+    assert "Install the package with pip:\npip install shop\nshop --init" in units
+
+
+def test_markdown_blocks_kinds_and_sections():
+    blocks = markdown_blocks(MARKDOWN)
+    shown = [(b.kind, MARKDOWN[b.start:b.end].split("\n")[0]) for b in blocks]
+    assert shown[0] == ("context", "---")  # front matter
+    assert ("heading", "## Log rotation") in shown
+    assert ("context", "![architecture](img/arch.png)") in shown
+    assert ("context", "{* ../../src/example.py *}") in shown
+    assert ("context", "More information: <https://example.com/logs>.") in shown
+    assert ("item", "Make a backup of the database:") in shown and ("item", "stop the service first") in shown
+    assert ("row", "| `keep` | 14 days |") in shown and ("quote", "Backups older than a year are deleted.") in shown
+    crontab = next(b for b in blocks if MARKDOWN[b.start:b.end].startswith("0 3 * * *"))
+    assert crontab.kind == "code" and crontab.section == ("Operations guide", "Log rotation")
+    nested = next(b for b in blocks if MARKDOWN[b.start:b.end] == "stop the service first")
+    assert nested.depth == 2
+
+
+def test_markdown_units_keep_the_lead_in_with_its_block_and_never_cite_context(tokenizer):
+    _, chunks = chunks_of("guide.md", MARKDOWN, tokenizer)
+    units = [MARKDOWN[s:e] for c, _ in chunks for s, e in c.units]
+    assert "To rotate the logs every night, add this line to your crontab:\n\n" \
+           "    0 3 * * * /usr/local/bin/rotate-logs --keep 14" in units
+    assert any(u.startswith("You can turn the compression off") and "Settings(compress=False)" in u for u in units)
+    assert any(u.startswith("Make a backup of the database:") and "pg_dump --format=custom" in u for u in units)
+    assert not any(u.startswith(("To rotate", "You can turn")) and "\n" not in u for u in units)  # no bare lead-in
+    for context in ("# Operations guide", "## Log rotation", "![architecture]", "{* ../../src", "More information",
+                    "title: Deployment"):
+        assert not any(u.startswith(context) for u in units), context
+    assert not any(u.startswith(("    0 3", "```")) for u in units)  # a code block is cited only with its lead-in
+    sections = {c.section for c, _ in chunks}
+    assert "Operations guide > Log rotation" in sections and "Operations guide > Backups" in sections
+    backup = next(c for c, _ in chunks if "pg_dump" in c.text)
+    assert encoder_input(backup).startswith("Operations guide > Backups\n")
+
+
+def test_rst_is_parsed_safely_and_unknown_sphinx_markup_stays_text(tokenizer):
+    blocks = rst_blocks(RST)
+    shown = [(b.kind, RST[b.start:b.end]) for b in blocks]
+    assert ("heading", "Deploying") in shown
+    assert ("code", "app.wsgi_app = ProxyFix(app.wsgi_app)") in shown
+    assert ("paragraph", "See :ref:`deploying` and :func:`flask.run` for more.") in shown  # unknown roles: text
+    assert ("quote", "The proxy must set the forwarded headers.") in shown
+    assert not any("root:" in text for _, text in shown)  # the include directive read no file
+    assert all(kind == "context" for kind, text in shown if text.startswith(".. "))
+    _, chunks = chunks_of("guide.rst", RST, tokenizer)
+    units = [RST[s:e] for c, _ in chunks for s, e in c.units]
+    assert any(u.startswith("To run the app behind a proxy") and "ProxyFix(app.wsgi_app)" in u for u in units)
+    assert any(u.startswith("Start the server::") and "flask run --port 8000" in u for u in units)
+    assert {c.section for c, _ in chunks} == {"Flask guide > Deploying"}
+
+
+def test_a_broken_rst_file_is_still_read_as_text(tokenizer):
+    text = "Title\n=====\n\n.. code-block::\n\n   unterminated ``literal\n\n:bad-role:`x\n\n" + "=" * 3 + "\n"
+    _, chunks = chunks_of("broken.rst", text, tokenizer)
+    assert all(c.text == text[c.start:c.end] for c, _ in chunks)
+
+
+@pytest.fixture(scope="module")
+def docs_assistant(tmp_path_factory, embedder) -> Assistant:
+    data = tmp_path_factory.mktemp("docs")
+    (data / "guide.md").write_text(MARKDOWN, encoding="utf-8")
+    (data / "tar.md").write_text(CHEATSHEET, encoding="utf-8")
+    (data / "flask.rst").write_text(RST, encoding="utf-8")
+    a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path_factory.mktemp("docs-index")))
+    a.embedder = embedder
+    a.build(warn=lambda m: None)
+    return a
+
+
+@pytest.mark.parametrize("question,needed,source", [
+    ("How do I rotate the logs every night?", "0 3 * * * /usr/local/bin/rotate-logs", "guide.md"),
+    ("How can I turn compression off?", "Settings(compress=False)", "guide.md"),
+    ("How do I list the contents of a tar file?", "tar tvf", "tar.md"),
+    ("How do I extract an archive verbosely?", "tar xvf", "tar.md"),
+    ("How do I run the app behind a proxy?", "ProxyFix(app.wsgi_app)", "flask.rst"),
+])
+def test_a_how_to_question_gets_the_command_in_the_cited_text(docs_assistant, question, needed, source):
+    answer = docs_assistant.ask(question)
+    assert not answer.abstained, answer
+    assert any(needed in c.text and c.source == source for c in answer.citations), answer.answer
+    for c in answer.citations:
+        assert c.section and c.text.strip()
+    assert sum(len(c.text) for c in answer.citations) <= 600 + sum(
+        len(c.text) for c in answer.citations if "\n" in c.text)
+
+
+@pytest.mark.parametrize("question", ["What is tar?", "Backups", "Log rotation", "What is the operations guide?"])
+def test_a_heading_or_a_link_line_is_never_the_answer(docs_assistant, question):
+    answer = docs_assistant.ask(question)
+    for c in answer.citations:
+        assert not c.text.lstrip().startswith(("#", "More information", "![")), c.text
+        assert c.text.strip() not in ("tar", "Backups", "Log rotation", "Operations guide")
