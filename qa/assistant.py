@@ -6,6 +6,7 @@ import re
 import threading
 import time
 import unicodedata
+from dataclasses import dataclass
 from typing import Callable
 
 from .answering import compose_answer, key_terms
@@ -66,6 +67,35 @@ def clean_question(question: str, max_chars: int) -> tuple[str, str]:
     if len(text) > max_chars:
         return text[:max_chars], f"Your question was trimmed to its first {max_chars} characters."
     return text, ""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """What the page says about the documents: the folder's name, its size, and example questions."""
+    name: str
+    files: int
+    chunks: int
+    examples: tuple[str, ...] = ()
+
+
+MAX_EXAMPLES = 3
+
+
+def heading_examples(sections: list[tuple[str, str]], count: int = MAX_EXAMPLES) -> tuple[str, ...]:
+    """Example questions from a collection's headings ((source, heading path) of its chunks): one heading of two to
+    seven words from each of the first files that have one, as "Tell me about <heading>"."""
+    found: list[str] = []
+    files: set[str] = set()
+    for source, section in sections:
+        heading = section.rsplit(" > ", 1)[-1] if section else ""
+        words = heading.split()
+        if source in files or not 2 <= len(words) <= 7 or heading.lower() in (f.lower() for f in found):
+            continue
+        files.add(source)
+        found.append(heading)
+        if len(found) == count:
+            break
+    return tuple(f"Tell me about {h[0].lower() + h[1:] if h[1:2].islower() else h}" for h in found)
 
 
 class Assistant:
@@ -239,6 +269,18 @@ class Assistant:
         else:
             self._pick_up_new_build()
         return self._index
+
+    def collection(self, examples: tuple[str, ...] = ()) -> Collection:
+        """The loaded collection's name and size, with example questions (the given ones, else from its
+        headings)."""
+        index, _ = self._current()
+        name = self.config.data_dir.name or str(self.config.data_dir)
+        if not examples:
+            store = index.store
+            chunks = getattr(store, "chunks", {})  # a remote store (Milvus) offers no cheap listing: no examples
+            examples = heading_examples([(c.source, c.section) for c in list(chunks.values())[:5000]])
+        return Collection(name=name, files=int(index.manifest.get("file_count", 0)),
+                          chunks=int(index.manifest.get("chunk_count", 0)), examples=examples)
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         query, _ = clean_question(query, self.config.max_question_chars)

@@ -7,8 +7,10 @@ import re
 import time
 from pathlib import Path
 
-from .assistant import Assistant, clean_question
+from .assistant import MAX_EXAMPLES, Assistant, clean_question
+from .answering import shown_text
 from .config import ROOT, Config
+from .display import is_markup, marked_passage, render
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
@@ -31,7 +33,10 @@ CSS = """
 .qa-source-head { font-weight: 600; margin-bottom: 4px; }
 .qa-span { font-weight: 400; color: var(--body-text-color-subdued); }
 .qa-passage { white-space: pre-wrap; margin: 0; }
-.qa-passage mark { background: #fde68a; color: #111; padding: 0 1px; }
+.qa-body mark { background: #fde68a; color: #111; padding: 0 1px; }
+.qa-body pre { white-space: pre-wrap; margin: 4px 0; }
+.qa-section { color: var(--body-text-color-subdued); font-size: 0.9em; margin-bottom: 4px; }
+.qa-marker { margin: 0; color: var(--body-text-color-subdued); }
 .qa-muted { color: var(--body-text-color-subdued); }
 """
 
@@ -44,20 +49,44 @@ def as_markdown_text(text: str) -> str:
 
 
 def sources_html(answer: Answer) -> str:
-    """The sources panel: each citation's file, line and span, and its sentence marked inside its passage."""
+    """The sources panel: each passage once, with its file, section and line, its cited units marked inside it
+    (Markdown and rst rendered safely, see display.py)."""
     if answer.abstained:
         return '<div class="qa-sources"><p class="qa-muted">No source answers this question.</p></div>'
-    parts = ['<div class="qa-sources">']
+    groups: dict[tuple[str, int], list] = {}
     for c in answer.citations:
-        a, b = c.start - c.passage_start, c.end - c.passage_start
-        passage = (html.escape(c.passage[:a]) + "<mark>" + html.escape(c.passage[a:b]) + "</mark>"
-                   + html.escape(c.passage[b:]))
+        groups.setdefault((c.source, c.passage_start), []).append(c)
+    parts = ['<div class="qa-sources">']
+    for (source, passage_start), cited in groups.items():
+        first = cited[0]
+        numbers = "".join(f"[{c.n}]" for c in cited)
+        where = (f"page {first.page}, " if first.page else "") + f"line {first.line}, characters " + \
+            ", ".join(f"{c.start}&ndash;{c.end}" for c in cited)
+        section = f'<div class="qa-section">{html.escape(first.section)}</div>' if first.section else ""
+        body = marked_passage(first.passage, [(c.start - passage_start, c.end - passage_start) for c in cited],
+                              source)
         parts.append(
-            f'<div class="qa-source" id="qa-source-{c.n}"><div class="qa-source-head">[{c.n}] '
-            f'{html.escape(c.source)} <span class="qa-span">{f"page {c.page}, " if c.page else ""}line {c.line}, characters {c.start}&ndash;{c.end}'
-            f'</span></div><p class="qa-passage">{passage}</p></div>')
+            f'<div class="qa-source" id="qa-source-{first.n}"><div class="qa-source-head">{numbers} '
+            f'{html.escape(source)} <span class="qa-span">{where}</span></div>{section}'
+            f'<div class="qa-body">{body}</div></div>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def answer_markdown(answer: Answer) -> str:
+    """The answer as the chat shows it: cited Markdown or rst rendered safely (code as code), any other text
+    shown literally."""
+    if answer.abstained or not any(is_markup(c.source) for c in answer.citations):
+        return as_markdown_text(answer.answer)
+    pieces = []
+    for c in answer.citations:
+        shown = shown_text(c.text)
+        if is_markup(c.source):
+            pieces.append(render(shown, c.source).strip() + f'<p class="qa-marker">[{c.n}]</p>'
+                          if "\n" in shown else render(f"{shown} [{c.n}]", c.source).strip())
+        else:
+            pieces.append(f"<p>{html.escape(' '.join(shown.split()))} [{c.n}]</p>")
+    return "\n".join(pieces)
 
 
 def _pieces(text: str, steps: int) -> list[str]:
@@ -101,7 +130,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
         for piece in _pieces(answer.answer, STREAM_STEPS):
             yield turn(prefix + as_markdown_text(piece), gr.update(), asked)
             time.sleep(STREAM_PAUSE)
-        yield turn(prefix + as_markdown_text(answer.answer), sources_html(answer), asked)
+        yield turn(prefix + answer_markdown(answer), sources_html(answer), asked)
 
     def ask(question: str) -> dict:
         """Answer a question from the documents. Returns {question, answer, abstained, citations}."""
@@ -114,8 +143,9 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
             raise gr.Error(INTERNAL_ERROR) from None
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False, fill_height=True) as demo:
-        gr.Markdown("## Ask your documents\nAnswers quote the documents and cite the exact sentences; "
-                    "the sources panel shows each one in its passage.")
+        gr.Markdown("## Ask your documents\nAnswers quote the documents and cite the exact text; "
+                    "the sources panel shows each citation in its passage.")
+        about = gr.Markdown("_Loading the documents…_", elem_id="qa-collection")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", height=460, elem_id="qa-chat", buttons=["copy"],
@@ -124,8 +154,9 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                     box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
                                      scale=5, elem_id="qa-question")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
-                if examples:
-                    gr.Examples(examples, inputs=box, label="Try")
+                with gr.Row(elem_id="qa-examples"):
+                    tries = [gr.Button("", size="sm", visible=False, elem_classes="qa-example")
+                             for _ in range(MAX_EXAMPLES)]
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(EMPTY_SOURCES, elem_id="qa-sources")
@@ -162,6 +193,22 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
             trigger(respond, [box, shown, asked], [box, chatbot, sources, asked, shown], api_visibility="private")
         chatbot.clear(lambda: ([], EMPTY_SOURCES, []), None, [asked, sources, shown], api_visibility="private")
         gr.api(ask, api_name="ask")
+
+        def describe():
+            """The collection's name and size, and example questions for it (when the index is loaded)."""
+            try:
+                found = assistant.collection(tuple(examples or ()))
+            except QAError as e:
+                return [f"_{as_markdown_text(told(e))}_"] + [gr.update(visible=False)] * MAX_EXAMPLES
+            about_text = (f"**{as_markdown_text(found.name)}**: {found.files} file{'s' * (found.files != 1)}, "
+                          f"{found.chunks} passages")
+            shown_examples = list(found.examples)[:MAX_EXAMPLES]
+            return [about_text] + [gr.update(value=e, visible=True) for e in shown_examples] + \
+                [gr.update(visible=False)] * (MAX_EXAMPLES - len(shown_examples))
+
+        demo.load(describe, None, [about] + tries, api_visibility="private")
+        for button in tries:
+            button.click(lambda text: text, button, box, api_visibility="private")
     return demo
 
 
