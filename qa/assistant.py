@@ -95,7 +95,8 @@ def heading_examples(sections: list[tuple[str, str]], count: int = MAX_EXAMPLES)
         found.append(heading)
         if len(found) == count:
             break
-    return tuple(f"Tell me about {h[0].lower() + h[1:] if h[1:2].islower() else h}" for h in found)
+    return tuple(h[0].upper() + h[1:] if h.endswith("?") else
+                 f"Tell me about {h[0].lower() + h[1:] if h[1:2].islower() else h}" for h in found)
 
 
 class Assistant:

@@ -34,7 +34,7 @@ CSS = """
 .qa-span { font-weight: 400; color: var(--body-text-color-subdued); }
 .qa-passage { white-space: pre-wrap; margin: 0; }
 .qa-body mark { background: #fde68a; color: #111; padding: 0 1px; }
-.qa-body pre { white-space: pre-wrap; margin: 4px 0; }
+.qa-body pre { white-space: pre-wrap; margin: 4px 0; padding: 6px 8px; border-radius: 6px; background: var(--background-fill-secondary); }
 .qa-section { color: var(--body-text-color-subdued); font-size: 0.9em; margin-bottom: 4px; }
 .qa-marker { margin: 0; color: var(--body-text-color-subdued); }
 .qa-muted { color: var(--body-text-color-subdued); }

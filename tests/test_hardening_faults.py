@@ -127,6 +127,60 @@ def test_html_and_js_in_a_document_is_shown_as_text_and_never_runs(tmp_path, bro
         stop(proc)
 
 
+DOCS_PAGE = """# Harbour handbook
+
+## Night rotation
+
+The harbour log is kept on the server. To rotate the harbour log every night, add this line to your crontab:
+
+```sh
+0 3 * * * /usr/local/bin/rotate-harbour-log --keep 14
+```
+
+The hostile marker sentence is <script>window.pwned=1</script> <img src=x onerror="window.pwned=1"> here.
+
+![map](https://example.com/map.png)
+"""
+
+
+def test_a_cited_code_block_is_shown_as_code_and_html_in_a_markdown_document_as_text(tmp_path, browser):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "handbook.md").write_text(DOCS_PAGE, encoding="utf-8")
+    url, proc = start_server(tmp_path / "index", QA_DATA=str(data))
+    try:
+        page = browser.new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(url)
+        page.locator("#qa-collection").get_by_text("data").wait_for(timeout=30_000)  # names the collection
+        assert "1 file" in page.locator("#qa-collection").inner_text()
+        page.locator(".qa-example").first.wait_for(timeout=10_000)  # an example question from its headings
+        assert "night rotation" in page.locator(".qa-example").first.inner_text().lower()
+        box = page.locator("#qa-question textarea")
+        box.fill("How do I rotate the harbour log every night?")
+        box.press("Enter")
+        page.locator("#qa-sources .qa-source").first.wait_for(timeout=30_000)
+        code = page.locator("#qa-chat pre code")
+        code.first.wait_for(timeout=10_000)
+        assert "0 3 * * * /usr/local/bin/rotate-harbour-log --keep 14" in code.first.inner_text()
+        assert "```" not in page.locator("#qa-chat").inner_text()
+        assert "rotate-harbour-log" in page.locator("#qa-sources pre code").first.inner_text()
+        assert page.locator("#qa-sources .qa-section").first.inner_text() == "Harbour handbook > Night rotation"
+        box.fill("What is the hostile marker sentence?")
+        box.press("Enter")
+        page.locator("#qa-chat").get_by_text("window.pwned=1", exact=False).first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        for shown in (page.locator("#qa-chat").inner_text(), page.locator("#qa-sources").inner_text()):
+            assert "<script>window.pwned=1</script>" in shown, shown
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert page.locator("img[onerror], #qa-chat script, #qa-sources script").count() == 0
+        assert not [r for r in requests if not r.startswith(url)], requests  # nothing loaded from elsewhere
+        page.close()
+    finally:
+        stop(proc)
+
+
 def _words(seed: int, n: int, punctuation: bool) -> list[str]:
     words = DEFAULT_FILE.read_text(encoding="utf-8").split()
     if not punctuation:
