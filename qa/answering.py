@@ -74,7 +74,12 @@ def type_bonus(question: str, sentence: str) -> float:
         return TYPE_BONUS if _YEAR.search(sentence) else 0.0
     if q.startswith(("how many", "how much")):
         return TYPE_BONUS if _NUMBER.search(sentence) else 0.0
+    if _HOW_TO.match(q):  # "How do I ...?": the kind of answer that shows how is code or a command
+        return TYPE_BONUS if _code_chars(sentence) or "``" in sentence else 0.0
     return 0.0
+
+
+_HOW_TO = re.compile(r"(?:\W*\w+\W+){0,6}?(?:how (?:do|can|should|would) (?:i|we|you)|how to)\b")
 
 
 @dataclass(frozen=True)

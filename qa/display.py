@@ -28,9 +28,54 @@ def _renderer():
     return md
 
 
+_DIRECTIVE = re.compile(r"[ \t]*\.\. [\w:-]+::.*$")
+_ROLE = re.compile(r":(?:[\w-]+:)+`([^`]+)`")
+
+
+def _role_text(m: re.Match) -> str:
+    """:meth:`~flask.Flask.run` -> ``run``; :doc:`the guide <guide>` -> ``the guide``."""
+    inner = m.group(1)
+    inner = re.sub(r"\s*<[^>]*>$", "", inner) or inner
+    return f"``{inner.rsplit('.', 1)[-1] if inner.startswith('~') else inner}``".replace("~", "")
+
+
+def rst_as_markdown(text: str) -> str:
+    """reStructuredText shown through the Markdown renderer: roles as code, directive lines dropped, the
+    indented block after "::" or a code directive fenced as code."""
+    out: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        bare = line.replace(OPEN, "").replace(CLOSE, "").rstrip()  # as written, without the marks of a citation
+        directive, literal = bool(_DIRECTIVE.match(bare)), bare.endswith("::")
+        if not directive:
+            if literal:  # "like this::" reads "like this:"
+                at = line.rfind("::")
+                line = line[:at] + line[at + 1:]
+            out.append(_ROLE.sub(_role_text, line))
+        i += 1
+        if not (directive or literal):
+            continue
+        indent = len(line) - len(line.lstrip())
+        block = []
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > indent):
+            if not (block == [] and re.match(r"\s+:[\w-]+:", lines[i])):  # a directive's options
+                block.append(lines[i])
+            i += 1
+        body = [b for b in block if b.strip()]
+        if body:
+            cut = min(len(b) - len(b.lstrip()) for b in body)
+            code = "\n".join(b[cut:] for b in block).strip("\n")
+            out.extend(["", "```", code, "```", ""])
+    return "\n".join(out)
+
+
 def render(text: str, source: str) -> str:
     """Cited text as safe HTML."""
     if is_markup(source):
+        if source.lower().endswith(RST_SUFFIXES):
+            text = rst_as_markdown(text)
         return _renderer().render(text).replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
     escaped = html.escape(text).replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
     return f'<p class="qa-passage">{escaped}</p>'

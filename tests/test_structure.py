@@ -245,3 +245,23 @@ def test_a_heading_or_a_link_line_is_never_the_answer(docs_assistant, question):
     for c in answer.citations:
         assert not c.text.lstrip().startswith(("#", "More information", "![")), c.text
         assert c.text.strip() not in ("tar", "Backups", "Log rotation", "Operations guide")
+
+
+def test_cited_markup_is_rendered_safely_for_the_browser():
+    from qa.display import marked_passage, render
+
+    md = render('Run this:\n\n```sh\nmake <run>\n```\n\n<script>x()</script> ![map](https://example.com/m.png) '
+                '[docs](javascript:alert(1)) **bold**', "guide.md")
+    assert "<pre><code" in md and "make &lt;run&gt;" in md and "<strong>bold</strong>" in md
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "<img" not in md and "<a " not in md and "href" not in md and "map" in md  # a javascript: link stays text
+    rst = render("Wrap it like this::\n\n    app = ProxyFix(app)\n\n.. code-block:: python\n   :caption: x\n\n"
+                 "   flask run\n\nSee :meth:`~flask.Flask.run`.", "deploy.rst")
+    assert ".. code-block" not in rst and ":caption:" not in rst and ":meth:" not in rst
+    assert "<pre><code>app = ProxyFix(app)" in rst and "<pre><code>flask run" in rst and "<code>run</code>" in rst
+    plain = render("<b>not bold</b>\nline two", "notes.txt")
+    assert "&lt;b&gt;not bold&lt;/b&gt;\nline two" in plain
+    passage = "# Title\n\n- Restore a backup:\n\n  ```sh\n  restore --all\n  ```\n"
+    marked = marked_passage(passage, [(passage.index("Restore"), len(passage) - 1)], "guide.md")
+    assert "<li><mark>Restore a backup:</mark>" in marked.replace("\n", "") or "<mark>Restore a backup:</mark>" in marked
+    assert "<mark>restore --all</mark>" in marked and "<h1>Title</h1>" in marked
