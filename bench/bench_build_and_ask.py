@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_EVAL, jsonl_texts, percentile, squad_files, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
-from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
+from qa.chunking import chunk_document, encoder_input, load_tokenizer  # noqa: E402
 from qa.config import build_config  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
 from qa.indexing import build_index, encoder_dir  # noqa: E402
@@ -56,7 +56,8 @@ def bench_build(docs: int, repeats: int, backend: str) -> dict:
     else:
         raw_encode = embedder.encode
     tokenizer = load_tokenizer(embedder.path)
-    texts = [c.text for d in read_corpus(data, print)
+    # what the encoder reads: each chunk's title and heading path, then its text
+    texts = [encoder_input(c) for d in read_corpus(data, print)
              for c in chunk_document(d, tokenizer, config.chunk_tokens, config.overlap_tokens)]
     embedder.encode(texts[:64])  # warm the kernels
     def timed_raw() -> float:
