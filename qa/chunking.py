@@ -114,7 +114,7 @@ def split_sentences(lines: bool):
     return split
 
 
-_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^>\s]*>|!?\[[^\]]*\]\([^)]*\)|https?://\S+|`?<[^>]+>`?")
+_LINK = re.compile(r"<[a-z][a-z0-9+.-]*:[^>\s]*>|!?\[[^\]]*\]\([^)]*\)|https?://\S+|`[^`<]*<https?://[^>]*>`_*")
 
 
 def link_only(sentence: str) -> bool:
@@ -140,7 +140,11 @@ def document_title(doc: Document, blocks) -> str:
 
 def encoder_prefix(chunk: Chunk) -> str:
     """What is put before a chunk's text when it is embedded and BM25-indexed: its title and heading path."""
-    path = [p for p in [chunk.title] + (chunk.section.split(" > ") if chunk.section else []) if p]
+    return _prefix(chunk.title, chunk.section)
+
+
+def _prefix(title: str, section: str) -> str:
+    path = [p for p in [title] + (section.split(" > ") if section else []) if p]
     path = [p for i, p in enumerate(path) if i == 0 or p != path[i - 1]]
     return " > ".join(path)[:MAX_PREFIX_CHARS] + "\n" if path else ""
 
@@ -176,34 +180,51 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
     unit_end = [i + 1 for i in range(len(atoms))]  # the furthest end of a unit starting at each atom
     for a, b in units:
         unit_end[a] = max(unit_end[a], b)
+    headings = np.cumsum([b.kind == "heading" for b in blocks])
+    part = [int(headings[a.block]) for a in atoms]  # atoms under the same heading share a part: chunks never cross
     sections = [blocks[a.block].section for a in atoms]
     title = document_title(doc, blocks)
+    # what the encoder reads besides the atoms: the title and heading path before a chunk, and any markers
+    # ("2. ", "> ", a fence) between its atoms
+    prefix_tokens: dict[int, int] = {}
+    for i, p in enumerate(part):
+        if p not in prefix_tokens:
+            prefix = _prefix(title, " > ".join(sections[i]))
+            prefix_tokens[p] = len(tokenizer.encode(prefix, add_special_tokens=False).ids) if prefix else 0
+    gaps = [text[atoms[j - 1].end:atoms[j].start] if j else "" for j in range(len(atoms))]
+    marked = [j for j, g in enumerate(gaps) if g.strip()]
+    gap_sizes = [0] * len(atoms)
+    for j, enc in zip(marked, tokenizer.encode_batch([gaps[j] for j in marked], add_special_tokens=False)
+                      if marked else []):
+        gap_sizes[j] = len(enc.ids)
     pieces: list[tuple[int, int]] = []  # atom ranges
     i = 0
     while i < len(atoms):
+        room = max(1, max_tokens - prefix_tokens[part[i]])
         j, used = i, 0
-        while j < len(atoms) and used + sizes[j] <= max_tokens and (j == i or sections[j] == sections[i]):
-            used += sizes[j]
+        while j < len(atoms) and (j == i or (part[j] == part[i] and used + gap_sizes[j] + sizes[j] <= room)):
+            used += sizes[j] + (gap_sizes[j] if j > i else 0)
             j += 1
-        j = max(j, i + 1)
-        if j < len(atoms) and sections[j] == sections[i]:  # don't cut a unit that would fit a chunk of its own
-            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and sum(sizes[a:unit_end[a]]) <= max_tokens]
+        if j < len(atoms) and part[j] == part[i]:  # don't cut a unit that would fit a chunk of its own
+            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and sum(sizes[a:unit_end[a]]) <= room]
             if straddling:
                 j = straddling[0]
         pieces.append((i, j))
         if j == len(atoms):
             break
         k, back = j, 0
-        if sections[j] == sections[j - 1]:
+        if part[j] == part[j - 1]:
             while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
                 back += sizes[k - 1]
                 k -= 1
         i = k
+    unit_starts = [u for u, _ in units]
     lines = _Lines(text)
     out = []
     for a, b in pieces:
         s, e = atoms[a].start, atoms[b - 1].end
-        spans = sorted({(atoms[u].start, atoms[min(v, b) - 1].end) for u, v in units if a <= u < b})
+        spans = sorted({(atoms[u].start, atoms[min(v, b) - 1].end)
+                        for u, v in units[bisect.bisect_left(unit_starts, a):bisect.bisect_left(unit_starts, b)]})
         chunk = Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
                       line=lines.line_of(s), text=text[s:e], page=lines.page_of(s),
                       section=" > ".join(sections[a]), title=title, units=tuple(spans))

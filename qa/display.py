@@ -28,7 +28,8 @@ def _renderer():
     return md
 
 
-_DIRECTIVE = re.compile(r"[ \t]*\.\. [\w:-]+::.*$")
+_DIRECTIVE = re.compile(r"[ \t]*\.\. ([\w:-]+)::.*$")
+_CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "testcode", "parsed-literal"}
 _ROLE = re.compile(r":(?:[\w-]+:)+`([^`]+)`")
 
 
@@ -66,9 +67,20 @@ def rst_as_markdown(text: str) -> str:
         body = [b for b in block if b.strip()]
         if body:
             cut = min(len(b) - len(b.lstrip()) for b in body)
-            code = "\n".join(b[cut:] for b in block).strip("\n")
-            out.extend(["", "```", code, "```", ""])
+            inner = "\n".join(b[cut:] for b in block).strip("\n")
+            name = _DIRECTIVE.match(bare).group(1) if directive else ""
+            if literal or name in _CODE_DIRECTIVES:
+                fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", inner)), default=0))
+                out.extend(["", fence, inner, fence, ""])
+            else:  # a note, a warning, "versionadded": its body is text
+                out.extend(["", _ROLE.sub(_role_text, inner), ""])
     return "\n".join(out)
+
+
+def one_line_html(markup: str) -> str:
+    """HTML with its line breaks written as character references, so that a Markdown renderer that receives it
+    (the chat's) keeps it as one HTML block and never reads the code inside it as Markdown."""
+    return markup.replace("\r", "").replace("\n", "&#10;")
 
 
 def render(text: str, source: str) -> str:
@@ -84,6 +96,7 @@ def render(text: str, source: str) -> str:
 def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> str:
     """A passage as safe HTML with the cited spans (offsets into it) marked, line by line, so that a mark
     never changes what a line is (a list item, a code fence)."""
+    passage = passage.replace(OPEN, "\ufffd").replace(CLOSE, "\ufffd")  # the document's own, never a mark
     inside = [False] * len(passage)
     for a, b in marks:
         for i in range(max(0, a), min(len(passage), b)):
@@ -96,7 +109,7 @@ def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> s
         body = line.strip()
         lead = len(line) - len(line.lstrip())
         marked = [i for i in range(start + lead, start + lead + len(body)) if inside[i]]
-        if not marked or body.startswith(("```", "~~~")):
+        if not marked or body.startswith(("```", "~~~")) or (is_markup(source) and body.startswith("|")):
             out.append(line)
             continue
         a, b = marked[0] - start, marked[-1] + 1 - start

@@ -236,7 +236,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress,
                                        words=words)
         if not len(store):
-            raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
+            raise EmptyCorpus(f"no readable document (.txt, .md, .rst, .html, .pdf, .docx, .jsonl) in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
         store.shape(index_kind(config, len(store)))
         lexical = Bm25Index.build([encoder_input(c) for c in store.chunks.values()], list(store.chunks),

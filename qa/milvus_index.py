@@ -77,7 +77,7 @@ def build_milvus(config: Config, embedder: Embedder, warn: Callable[[str], None]
     store.flush()
     total = len(store)
     if not total:
-        raise EmptyCorpus(f"no .txt, .md or .jsonl file with text in {config.data_dir}; add some, then run: "
+        raise EmptyCorpus(f"no readable document (.txt, .md, .rst, .html, .pdf, .docx, .jsonl) in {config.data_dir}; add some, then run: "
                           f"{rebuild_command(config)}")
     report = plan.report(files, chunks=total, skipped=skipped, seconds=time.perf_counter() - t0,
                          unindexed=unindexed(config.data_dir).summary(),

@@ -62,8 +62,8 @@ class Chunk:
 @dataclass(frozen=True, eq=False)
 class Tokens:
     """A chunk's word pieces as the chunker counted them, so that the embedder need not tokenize it again."""
-    ids: np.ndarray  # int64 token ids, without the model's special tokens
-    offsets: np.ndarray  # int64 [len(ids), 2]: each piece's (start, end) in the chunk's text
+    ids: np.ndarray  # int64 token ids of chunking.encoder_input(chunk), without the model's special tokens
+    offsets: np.ndarray  # int64 [len(ids), 2]: each piece's (start, end) in encoder_input(chunk)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ parsers' source maps (line ranges, or the node's own source text found in order)
 """
 from __future__ import annotations
 
-import bisect
 import functools
 import re
 
@@ -19,6 +18,9 @@ RST_SUFFIXES = (".rst",)
 _ITEM_MARKER = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
 _QUOTE_MARKER = re.compile(r"(?:[ \t]*>[ \t]?)+")
 _INCLUDE = re.compile(r"^\s*(?:\{\*.*\*\}|\{%.*%\}|-+8<-+.*|\.\. include::.*)\s*$", re.S)  # snippet/include lines
+_CONTEXT_DIRECTIVES = {"toctree", "include", "literalinclude", "raw", "image", "figure", "automodule", "autoclass",
+                       "autofunction", "automethod", "autodata", "autoattribute", "autoexception", "currentmodule",
+                       "module", "highlight", "only", "index", "tabularcolumns", "contents"}
 _HEADING_MARKUP = re.compile(r"[`*_]|\{#[^}]*\}|<[^>]+>")
 
 
@@ -44,7 +46,7 @@ def plain_blocks(text: str) -> list[Block]:
     """Paragraphs separated by blank lines."""
     out = []
     at = 0
-    for m in re.finditer(r"\n[ \t\f]*\n|\Z", text):
+    for m in re.finditer(r"(?:\r\n?|\n)[ \t\f]*(?:\r\n?|\n)|\Z", text):
         s, e = _trimmed(text, at, m.start())
         if e > s:
             out.append(Block("paragraph", s, e))
@@ -110,7 +112,7 @@ def _only_code(inline) -> bool:
 
 def markdown_blocks(text: str) -> list[Block]:
     tokens = _markdown_parser().parse(text)
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    starts = line_starts(text)  # markdown-it's line map counts \r\n, \r and \n as line ends
 
     def span(line_range) -> tuple[int, int]:
         a, b = line_range
@@ -190,22 +192,32 @@ def rst_blocks(text: str) -> list[Block]:
     cursor = 0
 
     def place(raw: str) -> tuple[int, int] | None:
+        """Where a node's own source lines are, searched in order from the last node placed (docutils expands
+        tabs and strips indentation, so a line is matched word by word across any white space)."""
         nonlocal cursor
-        lines = [line.strip() for line in raw.splitlines() if line.strip()]
+        lines = [line.split() for line in raw.splitlines() if line.strip()]
         if not lines:
             return None
-        s = text.find(lines[0], cursor)
-        if s < 0:
-            return None
-        e = text.find(lines[-1], s) if len(lines) > 1 else s
-        e = (e + len(lines[-1])) if e >= 0 else s + len(lines[0])
-        cursor = e
-        return s, e
+        start = end = None
+        at = cursor
+        for words in lines:
+            found = re.compile(r"\s+".join(map(re.escape, words))).search(text, at)
+            if found is None:
+                if start is None:
+                    return None
+                break  # a line docutils rewrote: the node ends with the last line found
+            start = found.start() if start is None else start
+            end = at = found.end()
+        cursor = end
+        return start, end
 
     def walk(node, path: tuple[str, ...], level: int, depth: int, quoted: bool) -> None:
         for child in node.children:
-            if isinstance(child, (nodes.system_message, nodes.comment, nodes.substitution_definition,
-                                  nodes.target, nodes.problematic)):
+            if isinstance(child, nodes.system_message):  # an unknown (Sphinx) directive: its text stays
+                for block in child.findall(nodes.literal_block):
+                    directive(block.rawsource or block.astext(), path, depth)
+                continue
+            if isinstance(child, (nodes.comment, nodes.substitution_definition, nodes.target, nodes.problematic)):
                 continue
             if isinstance(child, nodes.section):
                 title = next((c for c in child.children if isinstance(c, nodes.title)), None)
@@ -224,10 +236,12 @@ def rst_blocks(text: str) -> list[Block]:
                     out.append(Block(kind, *where, depth=depth + isinstance(child, nodes.term), section=path))
             elif isinstance(child, nodes.literal_block):
                 raw = child.rawsource or child.astext()
+                if raw.lstrip().startswith(".. "):
+                    directive(raw, path, depth)
+                    continue
                 where = place(raw)
                 if where:
-                    kind = "context" if raw.lstrip().startswith(".. ") else "code"  # an unknown directive, as text
-                    out.append(Block(kind, *where, depth=depth, section=path))
+                    out.append(Block("code", *where, depth=depth, section=path))
             elif isinstance(child, nodes.title):
                 continue
             elif isinstance(child, (nodes.list_item, nodes.definition)):
@@ -236,6 +250,20 @@ def rst_blocks(text: str) -> list[Block]:
                 walk(child, path, level, depth, True)
             elif isinstance(child, nodes.Element):
                 walk(child, path, level, depth, quoted)
+
+    def directive(raw: str, path: tuple[str, ...], depth: int) -> None:
+        """An unknown directive, as docutils gives it back: its first line (and options) is context, its body
+        text ("versionadded:: 2.0" and what changed) a quote; a toctree or include is context only."""
+        where = place(raw)
+        if not where:
+            return
+        head = raw.lstrip().split("\n", 1)[0]
+        body = re.match(r"[^\n]*(?:\n[ \t]+:[\w-]+:[^\n]*)*", text[where[0]:where[1]])
+        s, e = _trimmed(text, where[0] + body.end(), where[1])
+        out.append(Block("context", where[0], where[0] + body.end(), depth=depth, section=path))
+        name = head[3:].split("::", 1)[0].strip()
+        if e > s and name not in _CONTEXT_DIRECTIVES:
+            out.append(Block("quote", s, e, depth=depth, section=path))
 
     walk(document, (), 0, 0, False)
     return [b for b in out if b.end > b.start]
@@ -247,8 +275,4 @@ class _Discard:
 
 
 def line_starts(text: str) -> list[int]:
-    return [0] + [m.end() for m in re.finditer("\n", text)]
-
-
-def line_of(starts: list[int], offset: int) -> int:
-    return bisect.bisect_right(starts, offset)
+    return [0] + [m.end() for m in re.finditer(r"\r\n?|\n", text)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from .assistant import MAX_EXAMPLES, Assistant, clean_question
 from .answering import shown_text
 from .config import ROOT, Config
-from .display import is_markup, marked_passage, render
+from .display import is_markup, marked_passage, one_line_html, render
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
@@ -86,7 +86,7 @@ def answer_markdown(answer: Answer) -> str:
                           if "\n" in shown else render(f"{shown} [{c.n}]", c.source).strip())
         else:
             pieces.append(f"<p>{html.escape(' '.join(shown.split()))} [{c.n}]</p>")
-    return "\n".join(pieces)
+    return one_line_html("".join(pieces))
 
 
 def _pieces(text: str, steps: int) -> list[str]:

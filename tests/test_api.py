@@ -160,7 +160,7 @@ def test_a_start_up_that_fails_stops_the_server_with_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 1
-    assert r.stderr.splitlines()[-1].startswith("error: no .txt, .md or .jsonl file with text in ")
+    assert r.stderr.splitlines()[-1].startswith("error: no readable document (.txt, .md, .rst, .html, .pdf, .docx, .jsonl) in ")
     assert "Traceback" not in r.stderr
 
 

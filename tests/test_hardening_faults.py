@@ -135,6 +135,8 @@ The harbour log is kept on the server. To rotate the harbour log every night, ad
 
 ```sh
 0 3 * * * /usr/local/bin/rotate-harbour-log --keep 14
+
+# keep two weeks ![x](http://127.0.0.1:9/evil.png)
 ```
 
 The hostile marker sentence is <script>window.pwned=1</script> <img src=x onerror="window.pwned=1"> here.
@@ -165,6 +167,8 @@ def test_a_cited_code_block_is_shown_as_code_and_html_in_a_markdown_document_as_
         code.first.wait_for(timeout=10_000)
         assert "0 3 * * * /usr/local/bin/rotate-harbour-log --keep 14" in code.first.inner_text()
         assert "```" not in page.locator("#qa-chat").inner_text()
+        assert "# keep two weeks ![x](http://127.0.0.1:9/evil.png)" in code.first.inner_text()  # code, not Markdown
+        assert page.locator("#qa-chat h1, #qa-chat img, #qa-sources img").count() == 0
         assert "rotate-harbour-log" in page.locator("#qa-sources pre code").first.inner_text()
         assert page.locator("#qa-sources .qa-section").first.inner_text() == "Harbour handbook > Night rotation"
         box.fill("What is the hostile marker sentence?")

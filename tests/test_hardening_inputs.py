@@ -641,7 +641,7 @@ def test_a_broken_index_that_cannot_be_rebuilt_reveals_no_paths(tmp_path):
             assert reply.startswith("503 "), f"{name}: {reply}"
         for bad in (str(data), str(index), str(tmp_path), "/tmp/", "/work/", "Traceback"):
             assert bad not in reply, f"{name} reveals {bad!r}: {reply[:500]}"
-    assert f"no .txt, .md or .jsonl file with text in {data}" in log_path.read_text()  # the operator's whole line
+    assert f"no readable document (.txt, .md, .rst, .html, .pdf, .docx, .jsonl) in {data}" in log_path.read_text()  # the operator's whole line
 
 
 def gradio_ask_slow(url: str, payload: dict):

@@ -113,7 +113,7 @@ def test_an_empty_data_folder_is_a_clear_error(tmp_path, embedder):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "empty.txt").write_text("")
     config = build_config({}, data_dir=tmp_path / "data", index_dir=tmp_path / "index")
-    with pytest.raises(EmptyCorpus, match="no .txt, .md or .jsonl file with text"):
+    with pytest.raises(EmptyCorpus, match=r"no readable document \(.txt, .md, .rst"):
         build_index(config, embedder, warn=lambda m: None)
 
 

@@ -265,3 +265,43 @@ def test_cited_markup_is_rendered_safely_for_the_browser():
     marked = marked_passage(passage, [(passage.index("Restore"), len(passage) - 1)], "guide.md")
     assert "<li><mark>Restore a backup:</mark>" in marked.replace("\n", "") or "<mark>Restore a backup:</mark>" in marked
     assert "<mark>restore --all</mark>" in marked and "<h1>Title</h1>" in marked
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_any_line_ending_keeps_every_section(newline, tokenizer):
+    text = "# Guide\n\nIntro sentence here.\n\n## Install\n\nRun the installer first.\n\n## Usage\n\nCall the tool.\n"
+    text = text.replace("\n", newline)
+    _, chunks = chunks_of("guide.md", text, tokenizer)
+    assert [c.section for c, _ in chunks] == ["Guide", "Guide > Install", "Guide > Usage"]
+    assert all(c.text == text[c.start:c.end] for c, _ in chunks)
+
+
+def test_rst_keeps_text_with_tabs_short_last_lines_and_unknown_directives():
+    text = ("Title\n=====\n\nPara\twith tab. Another sentence.\n\nThis is it. Then we go on for a while\nit.\n\n"
+            ".. versionadded:: 2.0\n   The frobnicate option was added.\n\n.. toctree::\n   :maxdepth: 2\n\n   server\n")
+    shown = [(b.kind, text[b.start:b.end]) for b in rst_blocks(text)]
+    assert ("paragraph", "Para\twith tab. Another sentence.") in shown
+    assert ("paragraph", "This is it. Then we go on for a while\nit.") in shown
+    assert ("quote", "The frobnicate option was added.") in shown
+    assert not any(t == "server" for _, t in shown)  # a toctree's entries are context
+
+
+def test_a_chunk_never_crosses_a_heading_even_one_with_the_same_name(tokenizer):
+    text = "# T\n\n## Usage\n\nFirst usage text.\n\n## Usage\n\nSecond usage text.\n"
+    _, chunks = chunks_of("t.md", text, tokenizer)
+    assert [c.text for c, _ in chunks] == ["First usage text.", "Second usage text."]
+
+
+def test_a_chunk_with_its_title_and_markers_fits_the_model_window(tokenizer):
+    long_heading = "# " + " ".join(["Configuration"] * 30) + "\n\n"
+    for text in (long_heading + "1. Do it.\n" * 300, long_heading + "> Short line.\n" * 300):
+        _, chunks = chunks_of("big.md", text, tokenizer)
+        assert max(len(t.ids) for _, t in chunks) <= 200
+
+
+def test_angle_brackets_are_not_links(tokenizer):
+    text = "# T\n\nReturns `Vec<u8>` always.\n\nUse <kbd>Tab</kbd> to complete.\n\nMore information: <https://x.org>.\n"
+    _, chunks = chunks_of("t.md", text, tokenizer)
+    units = [text[s:e] for c, _ in chunks for s, e in c.units]
+    assert units == ["Returns `Vec<u8>` always.", "Use <kbd>Tab</kbd> to complete."]
+
