@@ -148,16 +148,16 @@ def _with_marker(sentence: str, n: int) -> str:
     return f"{sentence.rstrip(':;,')} [{n}]."  # a heading or list item: end it, so the next sentence reads apart
 
 
-FOLLOWS_WITHIN = 250  # characters: a code example this close after the best unit, in its passage, is cited with it
+FOLLOWS_WITHIN = 250  # characters: a code example this close after the best unit, in its section, is cited with it
 
 
 def _example_after(best: _Candidate, candidates: list[_Candidate]) -> _Candidate | None:
-    """The unit with a code block that follows the best unit closely in its passage (the sentence says what to
-    do, the example after it shows how), when the best unit has no code of its own."""
+    """The unit with a code block that follows the best unit closely in its section (the sentence says what to
+    do, the example after it shows how), when the best unit has no code of its own; it may open the next passage."""
     if _code_chars(best.text) or "\n\n" in best.text:
         return None
-    after = [c for c in candidates if c.hit.chunk.id == best.hit.chunk.id and best.end <= c.start <= best.end +
-             FOLLOWS_WITHIN and _code_chars(c.text)]
+    after = [c for c in candidates if c.source == best.source and c.hit.chunk.section == best.hit.chunk.section and
+             best.end <= c.start <= best.end + FOLLOWS_WITHIN and _code_chars(c.text)]
     return min(after, key=lambda c: c.start) if after else None
 
 

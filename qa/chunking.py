@@ -209,6 +209,7 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
             straddling = [a for a in range(i + 1, j) if unit_end[a] > j and sum(sizes[a:unit_end[a]]) <= room]
             if straddling:
                 j = straddling[0]
+        moved = j < len(atoms) and unit_end[j] > j + 1  # the next chunk opens with a unit of several atoms
         pieces.append((i, j))
         if j == len(atoms):
             break
@@ -217,6 +218,8 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
             while k - 1 > i and back + sizes[k - 1] <= overlap_tokens:
                 back += sizes[k - 1]
                 k -= 1
+            if moved and k == j and j - 1 > i and sizes[j - 1] <= 2 * overlap_tokens:
+                k = j - 1  # the sentence before a code example or list opens the next chunk too: they read together
         i = k
     unit_starts = [u for u, _ in units]
     lines = _Lines(text)
