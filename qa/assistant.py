@@ -1,6 +1,7 @@
 """The assistant: one loaded index and one model, answering search and ask requests for the CLI and the web."""
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -279,7 +280,7 @@ class Assistant:
         if not examples:
             store = index.store
             chunks = getattr(store, "chunks", {})  # a remote store (Milvus) offers no cheap listing: no examples
-            examples = heading_examples([(c.source, c.section) for c in list(chunks.values())[:5000]])
+            examples = heading_examples([(c.source, c.section) for c in itertools.islice(chunks.values(), 5000)])
         return Collection(name=name, files=int(index.manifest.get("file_count", 0)),
                           chunks=int(index.manifest.get("chunk_count", 0)), examples=examples)
 

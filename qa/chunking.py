@@ -186,13 +186,15 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
     title = document_title(doc, blocks)
     # what the encoder reads besides the atoms: the title and heading path before a chunk, and any markers
     # ("2. ", "> ", a fence) between its atoms
-    prefix_tokens: dict[int, int] = {}
+    heads: dict[int, tuple[str, object]] = {}  # per part: its prefix and the prefix's word pieces (None: no prefix)
     for i, p in enumerate(part):
-        if p not in prefix_tokens:
+        if p not in heads:
             prefix = _prefix(title, " > ".join(sections[i]))
-            prefix_tokens[p] = len(tokenizer.encode(prefix, add_special_tokens=False).ids) if prefix else 0
+            heads[p] = (prefix, tokenizer.encode(prefix, add_special_tokens=False) if prefix else None)
+    prefix_tokens = {p: len(head.ids) if head is not None else 0 for p, (_, head) in heads.items()}
     gaps = [text[atoms[j - 1].end:atoms[j].start] if j else "" for j in range(len(atoms))]
     marked = [j for j, g in enumerate(gaps) if g.strip()]
+    is_marked = set(marked)
     gap_sizes = [0] * len(atoms)
     for j, enc in zip(marked, tokenizer.encode_batch([gaps[j] for j in marked], add_special_tokens=False)
                       if marked else []):
@@ -231,10 +233,8 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
         chunk = Chunk(id=chunk_id(doc.source, s, e, text[s:e]), source=doc.source, start=s, end=e,
                       line=lines.line_of(s), text=text[s:e], page=lines.page_of(s),
                       section=" > ".join(sections[a]), title=title, units=tuple(spans))
-        prefix = encoder_prefix(chunk)
-        head = tokenizer.encode(prefix, add_special_tokens=False) if prefix else None
-        whole = all(enc is not None for enc in encodings[a:b]) and \
-            not any(text[atoms[m].end:atoms[m + 1].start].strip() for m in range(a, b - 1))
+        prefix, head = heads[part[a]]
+        whole = all(enc is not None for enc in encodings[a:b]) and not any(m in is_marked for m in range(a + 1, b))
         if whole:  # the chunk's pieces are its atoms' pieces joined (only white space between them)
             ids = np.concatenate([np.asarray(encodings[m].ids, dtype=np.int64) for m in range(a, b)])
             offsets = np.concatenate([np.asarray(encodings[m].offsets, dtype=np.int64).reshape(-1, 2)

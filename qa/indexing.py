@@ -312,7 +312,7 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
             store.add(group, vectors, sentence_vectors)
             added += len(group)
             bar.set_postfix_str(f"{added} chunks", refresh=False)
-            bar.update(1)
+            bar.update(min(1, bar.total - bar.n))  # a file's chunks may come in several groups
     else:
         added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words,
                              read)
@@ -427,17 +427,17 @@ def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
 
 
 def _embed(embedder: Embedder, group: list[tuple[Chunk, Tokens, list]]):
-    """(chunks, their vectors, their units' vectors, their BM25 tokens) of one group."""
+    """(chunks, their vectors, their units' vectors, their BM25 tokens by encoder input) of one group."""
     chunks, tokens, spans = zip(*group)
     texts = [encoder_input(c) for c in chunks]
     vectors, sentence_vectors = embedder.encode_with_sentences(texts, list(spans), tokens=list(tokens))
-    return list(chunks), vectors, sentence_vectors, lexical_tokenize(texts)
+    return list(chunks), vectors, sentence_vectors, dict(zip(texts, lexical_tokenize(texts)))
 
 
 def _store(store: FaissStore, embedded, words: dict[str, list[str]]) -> list[Chunk]:
     chunks, vectors, sentence_vectors, tokens = embedded
     store.add(chunks, vectors, sentence_vectors)
-    words.update(zip((encoder_input(c) for c in chunks), tokens))
+    words.update(tokens)  # BM25 tokens by encoder input
     return chunks
 
 

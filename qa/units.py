@@ -92,8 +92,7 @@ def answer_units(text: str, blocks: list[Block], atoms: list[Atom]) -> list[tupl
             end += 1
         return end
 
-    block_order = sorted(by_block)
-    for position, b in enumerate(block_order):
+    for b in sorted(by_block):
         block = blocks[b]
         mine = by_block[b]
         if block.kind == "row":
@@ -135,13 +134,13 @@ def _next_content(blocks: list[Block], b: int) -> int | None:
 
 
 def _nested_end(blocks: list[Block], atoms: list[Atom], b: int, start: int) -> int:
-    """The atom after the content nested under list item b (its code, paragraphs and sub-items)."""
+    """The atom after the content nested under list item b (its code, paragraphs and sub-items); the chunker
+    keeps units within one section."""
     depth = blocks[b].depth
     end = start
     while end < len(atoms):
         other = blocks[atoms[end].block]
-        if other.kind == "heading" or other.depth < depth or (other.kind == "item" and other.depth <= depth
-                                                                and atoms[end].block != b):
+        if other.depth < depth or (other.kind == "item" and other.depth <= depth and atoms[end].block != b):
             break
         end += 1
     return end
