@@ -1,5 +1,6 @@
 """Extractive answers: pick the answer units (units.py: a sentence, a lead-in with its code or list, a list item
-with its command) of the top passages that answer the question, cite each one, and abstain when none does."""
+with its command) of the top passages that answer the question, cite each one, and abstain when none does.
+Units are scored by terms and vectors (score_sentences); the reader (reader.py), when on, re-reads the best few."""
 from __future__ import annotations
 
 import re
@@ -7,11 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chunking import encoder_prefix
 from .embedding import Embedder
+from .reader import Reader
 from .records import Answer, Citation, Hit
 from .store import VectorStore
 
 NOT_FOUND = "I couldn't find this in the documents."
+SCORER_MIN_SCORE = 0.46  # without the reader: the score below which it abstains (2.8% of answerable even SQuAD)
 MAX_SENTENCES = 3
 # A sentence's answer score: SEMANTIC_WEIGHT * cosine with the question + (1 - SEMANTIC_WEIGHT) * its coverage
 # of the question's key terms + PASSAGE_WEIGHT * its passage's retrieval score (+ TYPE_BONUS). Fitted on the
@@ -186,10 +190,44 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
     return scored
 
 
+READ_UNITS = 8  # the reader reads up to this many units, the best by score_sentences: READ_FIRST in one batched
+READ_FIRST = 4  # call, the rest in a second one only when none of the first is CLEAR
+CLEAR = 0.9
+SPAN_SHARE = 0.7  # an answer span is kept when it is at most this share of its unit (else the unit is the answer)
+
+
+def read_units(question: str, scored: list[tuple[float, _Candidate]], reader: Reader
+               ) -> tuple[list[tuple[float, _Candidate]], dict[int, tuple[int, int]]]:
+    """The best READ_UNITS units re-scored with the reader, best first: reader.weight x its probability that the unit
+    answers + the rest x the unit's score (both 0-1; the weight is fitted with the threshold, bench/fit_reader.py);
+    a unit longer than the reader's window keeps its score alone (the reader saw only its beginning); and the span the reader found in each (file offsets, by id of the candidate)."""
+    top = [cand for _, cand in scored[:READ_UNITS]]
+    prefixes = [encoder_prefix(c.hit.chunk) for c in top]
+    texts = [p + c.text for p, c in zip(prefixes, top)]
+    readings = reader.read(question, texts[:READ_FIRST])
+    if len(texts) > READ_FIRST and max(r.probability for r in readings) < CLEAR:
+        readings += reader.read(question, texts[READ_FIRST:])
+    top = top[:len(readings)]
+    spans = {}
+    for cand, prefix, r in zip(top, prefixes, readings):
+        if r.start >= len(prefix) and r.end > r.start and r.end - r.start <= SPAN_SHARE * len(cand.text):
+            spans[id(cand)] = (cand.start + r.start - len(prefix), cand.start + r.end - len(prefix))
+    w = reader.weight
+    rescored = sorted((((w * r.probability + (1 - w) * score) if r.complete else score, c)
+                       for r, (score, c) in zip(readings, scored)), key=lambda pair: -pair[0])
+    return rescored, spans
+
+
 def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,
-                   notice: str = "", query: str | None = None) -> Answer:
-    """The best 1-3 sentences, each followed by its [n] marker, or an abstention that cites nothing."""
+                   notice: str = "", query: str | None = None, reader: Reader | None = None) -> Answer:
+    """The best 1-3 units, each followed by its [n] marker, or an abstention that cites nothing. With a reader the
+    units are ranked by read_units' blend, which also decides abstention (min_score is then the reader's fitted
+    threshold) and gives the answer spans; without one, score_sentences' score does."""
     scored = score_sentences(question, hits, embedder, store, query)
+    every = [c for _, c in scored]
+    spans: dict[int, tuple[int, int]] = {}
+    if reader is not None and scored:
+        scored, spans = read_units(question, scored, reader)
     if not scored or scored[0][0] < min_score:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice,
                       confidence=scored[0][0] if scored else 0.0)
@@ -209,7 +247,7 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
             chosen.append((score, cand))
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:
             chosen[overlap[0]] = (chosen[overlap[0]][0], cand)  # a sentence and its pair both made the cut: cite the pair
-    example = _example_after(chosen[0][1], [c for _, c in scored]) if chosen else None
+    example = _example_after(chosen[0][1], every) if chosen else None
     if example is not None and not any(c.source == example.source and c.start < example.end and example.start < c.end
                                        for _, c in chosen):
         chosen.insert(1, (chosen[0][0], example))
@@ -218,7 +256,8 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
                  passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score,
                  page=c.hit.chunk.page + c.hit.chunk.text.count("\f", 0, c.start - c.hit.chunk.start)
-                 if c.hit.chunk.page else 0, section=c.hit.chunk.section)
+                 if c.hit.chunk.page else 0, section=c.hit.chunk.section,
+                 answer_start=spans.get(id(c), (-1, -1))[0], answer_end=spans.get(id(c), (-1, -1))[1])
         for n, (score, c) in enumerate(chosen, start=1))
     parts = [_with_marker(shown_text(c.text), c.n) for c in citations]
     text = "".join(p if i == 0 else ("\n\n" if "\n" in p or "\n" in parts[i - 1] else " ") + p

@@ -8,14 +8,16 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from .answering import compose_answer, key_terms
+from .answering import SCORER_MIN_SCORE, compose_answer, key_terms
 from .config import DEFAULT_BACKEND, Config
 from .embedding import Embedder, set_faiss_threads, set_threads
 from .errors import BadQuestion, IndexMismatch, NotReady, QAError
 from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
                        live_build_id, load_index, rebuild_command)
+from .reader import MODELS_DIR, Reader
 from .records import Answer, Hit
 from .retrieval import hybrid_search
 
@@ -106,6 +108,8 @@ class Assistant:
     def __init__(self, config: Config):
         self.config = config
         self.embedder = self._embedder(config.backend or DEFAULT_BACKEND, threads=None)
+        self.reader = None if config.reader == "none" else Reader(
+            MODELS_DIR if config.reader == "onnx" else Path(config.reader).expanduser())
         self._index: LoadedIndex | None = None
         self._lock = threading.Lock()
         self._checked = 0.0
@@ -180,6 +184,15 @@ class Assistant:
         set_threads(n)
         self._request_threads = n
         self.embedder.set_threads(n)
+        if self.reader is not None:
+            self.reader.set_threads(n)
+
+    @property
+    def min_score(self) -> float:
+        """The abstention threshold: the configured one, else the fitted one of the answerer in use."""
+        if self.config.min_score is not None:
+            return self.config.min_score
+        return self.reader.threshold if self.reader is not None else SCORER_MIN_SCORE
 
     def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
         embedder = self._use_backend(chosen_backend(self.config))
@@ -193,6 +206,8 @@ class Assistant:
             self.build(warn, progress=progress)
         self.index  # noqa: B018  (loads it)
         self.embedder.warm_up()
+        if self.reader is not None:
+            self.reader.warm_up()
 
     def reload(self) -> LoadedIndex:
         """Load the live build and the encoder it was built with, then switch both at once; a failure leaves
@@ -301,5 +316,5 @@ class Assistant:
         index, embedder = self._current()
         store = index.store
         hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
-        return compose_answer(question, hits, embedder, store, self.config.min_score, notice=notice,
-                              query=query)
+        return compose_answer(question, hits, embedder, store, self.min_score, notice=notice, query=query,
+                              reader=self.reader)

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Iterator
 
-from .config import BACKENDS, ENGINES, INDEX_TYPES, STORES, ConfigError, build_config
+from .config import BACKENDS, ENGINES, INDEX_TYPES, READERS, STORES, ConfigError, build_config
 from .errors import BadQuestion, EmptyCorpus, IndexBusy, IndexUnwritable, QAError
 
 EXIT_ERROR = 1
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
                                 "QA_PORT, QA_TOP_K, QA_MIN_SCORE, QA_ALLOWED_ORIGINS, QA_MAX_CONCURRENT, "
-                                "QA_ADMIN_TOKEN, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE and QA_FLAT_LIMIT (flags win).")
+                                "QA_ADMIN_TOKEN, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE, QA_FLAT_LIMIT and QA_READER (flags win).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(cmd: argparse.ArgumentParser, data: bool = False) -> None:
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--batch", metavar="FILE", help="one per line from FILE ('-' for stdin); prints JSON lines")
         c.add_argument("-k", type=_k, default=None, help="number of passages " +
                        ("(default 5, or QA_TOP_K)" if name == "search" else "read to answer (default 5, or QA_TOP_K)"))
+        if name == "ask":
+            _reader_flags(c)
         common(c)
 
     c = sub.add_parser("eval", help="measure retrieval, answers and abstention on a BEIR-layout dataset",
@@ -99,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--cache", metavar="DIR", help="where evaluation indexes are kept (default .cache/)")
     c.add_argument("--model", metavar="NAME", help="embedding model (default: the packaged all-MiniLM-L6-v2)")
     c.add_argument("--backend", choices=BACKENDS, help="encoder (default onnx-int8)")
+    _reader_flags(c)
 
     c = sub.add_parser("serve", help="run the web app (same as python app.py)",
                        description="Serve the chat page; builds the index first when there is none.")
@@ -106,8 +109,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--port", type=int, help="port (default 7860, or QA_PORT)")
     c.add_argument("--allowed-origins", metavar="LIST", help="comma-separated origins that may call the API "
                    "and embed the chat (default *, or QA_ALLOWED_ORIGINS)")
+    _reader_flags(c)
     common(c, data=True)
     return p
+
+
+def _reader_flags(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--reader", metavar="|".join(READERS) + "|DIR", help="onnx: the shipped reader model picks the "
+                     "answer and decides when the documents do not say (default); none: term and vector scores; "
+                     "DIR: a folder with another reader.onnx and reader.json (QA_READER)")
+    cmd.add_argument("--min-score", type=float, metavar="P", help="confidence (0-1) below which it answers that "
+                     "the documents do not say (default: the answerer's fitted threshold, or QA_MIN_SCORE)")
 
 
 def _lines(path: str) -> Iterator[str]:
@@ -203,7 +215,8 @@ def _run(args: argparse.Namespace) -> int:
                           allowed_origins=getattr(args, "allowed_origins", None), backend=args.backend,
                           index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None),
                           store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
-                          engine=getattr(args, "engine", None), ray_address=getattr(args, "ray_address", None))
+                          engine=getattr(args, "engine", None), ray_address=getattr(args, "ray_address", None),
+                          reader=getattr(args, "reader", None), min_score=getattr(args, "min_score", None))
     from .assistant import Assistant
 
     if args.command == "eval":

@@ -33,7 +33,9 @@ ENV_FIELDS = {
     "QA_MILVUS_TOKEN": "milvus_token",
     "QA_ENGINE": "engine",
     "QA_RAY_ADDRESS": "ray_address",
+    "QA_READER": "reader",
 }
+READERS = ("onnx", "none")
 ENGINES = ("local", "ray")
 STORES = ("faiss", "milvus")
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -53,7 +55,10 @@ class Config:
     chunk_tokens: int = 200  # word pieces per chunk; the model reads at most 254 (+2 special tokens)
     overlap_tokens: int = 40  # whole trailing sentences, up to this many word pieces, repeat in the next chunk
     top_k: int = 5  # passages read when answering; also the default k of search
-    min_score: float = 0.46  # answer confidence (0-1) below which it abstains; fitted: 2.8% of answerable SQuAD (even)
+    min_score: float | None = None  # answer confidence (0-1) below which it abstains; None: the fitted threshold
+    # of the answerer in use (the reader's, in qa/models/reader.json; SCORER_MIN_SCORE without it)
+    reader: str = "onnx"  # onnx: the shipped reader (qa/models) chooses the answer and decides abstention; none:
+    # term and vector scores do; or a folder holding another reader.onnx and reader.json (python -m qa.train_reader)
     max_question_chars: int = 2000
     threads: int = 1  # torch/FAISS threads per request when serving
     allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
@@ -84,7 +89,7 @@ def _convert(name: str, value):
             return Path(value).expanduser().resolve()
         if kind in ("int", int):
             return int(value)
-        if kind in ("float", float):
+        if kind in ("float", float, "float | None"):
             return float(value)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {value!r}") from None
@@ -105,7 +110,7 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         raise ConfigError(f"port must be between 1 and 65535, got {config.port}")
     if not 1 <= config.top_k <= 100:
         raise ConfigError(f"k must be between 1 and 100, got {config.top_k}")
-    if not 0.0 <= config.min_score <= 1.0:
+    if config.min_score is not None and not 0.0 <= config.min_score <= 1.0:
         raise ConfigError(f"min_score must be between 0 and 1, got {config.min_score}")
     if not 1 <= config.max_concurrent <= 256:
         raise ConfigError(f"max_concurrent must be between 1 and 256, got {config.max_concurrent}")
@@ -117,6 +122,9 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         raise ConfigError(f"store must be one of {', '.join(STORES)}, got {config.store!r}")
     if config.store == "milvus" and not config.milvus_uri:
         raise ConfigError("the milvus store needs --milvus-uri (or QA_MILVUS_URI), e.g. http://127.0.0.1:19530")
+    if config.reader not in READERS and not Path(config.reader).expanduser().is_dir():
+        raise ConfigError(f"reader must be {' or '.join(READERS)} or a folder holding reader.onnx, got "
+                          f"{config.reader!r}")
     if config.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {config.engine!r}")
     if config.flat_limit < 0:

@@ -11,6 +11,25 @@ from .structure import MARKDOWN_SUFFIXES, RST_SUFFIXES
 
 _LINE_MARKERS = re.compile(r"[ \t]*(?:(?:[-*+>]|\d{1,9}[.)]|#{1,6})[ \t]+)*")
 OPEN, CLOSE = "\ue000", "\ue001"  # marks around cited text while a passage is rendered
+BOLD_OPEN, BOLD_CLOSE = "\ue002", "\ue003"  # around the answer inside cited text (see with_answer_bold)
+_HTML_MARKS = {OPEN: "<mark>", CLOSE: "</mark>", BOLD_OPEN: "<strong>", BOLD_CLOSE: "</strong>"}
+
+
+def with_answer_bold(text: str, start: int, end: int) -> str:
+    """text with the answer span [start, end) (offsets into it) between bold markers that render() turns into
+    <strong>; the document's own marker characters never count as markers. Unchanged when the span is empty."""
+    for mark in _HTML_MARKS:
+        text = text.replace(mark, "\ufffd")
+    span = text[start:end] if 0 <= start < end <= len(text) else ""
+    if not span.strip() or "\n" in span or span.count("`") % 2:  # never across lines or half a code span
+        return text
+    return text[:start] + BOLD_OPEN + text[start:end] + BOLD_CLOSE + text[end:]
+
+
+def _marks_as_html(markup: str) -> str:
+    for mark, tag in _HTML_MARKS.items():
+        markup = markup.replace(mark, tag)
+    return markup
 
 
 def is_markup(source: str) -> bool:
@@ -88,9 +107,8 @@ def render(text: str, source: str) -> str:
     if is_markup(source):
         if source.lower().endswith(RST_SUFFIXES):
             text = rst_as_markdown(text)
-        return _renderer().render(text).replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
-    escaped = html.escape(text).replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
-    return f'<p class="qa-passage">{escaped}</p>'
+        return _marks_as_html(_renderer().render(text))
+    return f'<p class="qa-passage">{_marks_as_html(html.escape(text))}</p>'
 
 
 def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> str:

@@ -192,6 +192,8 @@ def evaluate(assistant_factory: Callable[[Config], object], config: Config, data
     index_seconds = time.perf_counter() - t0
     assistant.set_threads(config.threads)  # built with every core, questions answered as when serving
     assistant.embedder.warm_up()
+    if assistant.reader is not None:
+        assistant.reader.warm_up()
 
     per_query: dict[str, list[float]] = {}
     search_ms, answer_ms = [], []
@@ -210,8 +212,8 @@ def evaluate(assistant_factory: Callable[[Config], object], config: Config, data
         if not (dataset.answers or dataset.unanswerable):
             continue
         t = time.perf_counter()
-        answer = compose_answer(text, hits[:cfg.top_k], assistant.embedder, assistant.index.store, cfg.min_score,
-                                query=query)
+        answer = compose_answer(text, hits[:cfg.top_k], assistant.embedder, assistant.index.store,
+                                assistant.min_score, query=query, reader=assistant.reader)
         answer_ms.append((time.perf_counter() - t) * 1000)
         if qid in dataset.unanswerable:
             confidences_unanswerable.append(answer.confidence)
@@ -236,7 +238,7 @@ def evaluate(assistant_factory: Callable[[Config], object], config: Config, data
             "abstained_on_unanswerable": round(abstained_unanswerable / len(confidences_unanswerable), 4),
             "abstained_on_answerable": round(abstained_answerable / answerable, 4) if answerable else 0.0,
             "auroc": round(auroc([-c for c in confidences_unanswerable], [-c for c in confidences_answerable]), 4),
-            "threshold": cfg.min_score})
+            "threshold": assistant.min_score})
     report.timings.update({"index_seconds": round(index_seconds, 1), "index_reused": not built,
                            "search_ms_p50": round(statistics.median(search_ms), 2) if search_ms else 0.0})
     if answer_ms:

@@ -91,6 +91,8 @@ class Citation:
     score: float
     page: int = 0  # 1-based PDF page of the sentence; 0 for formats without pages
     section: str = ""  # the heading path of the passage
+    answer_start: int = -1  # the answer inside the cited text as the reader found it (file offsets); -1: none
+    answer_end: int = -1
 
     def to_json(self) -> dict:
         out = {"n": self.n, "source": self.source, "section": self.section, "start": self.start, "end": self.end,
@@ -98,6 +100,8 @@ class Citation:
                "passage_start": self.passage_start, "score": round(self.score, 4)}
         if self.page:
             out["page"] = self.page
+        if self.answer_start >= 0:
+            out["answer_start"], out["answer_end"] = self.answer_start, self.answer_end
         return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .assistant import MAX_EXAMPLES, Assistant, clean_question
 from .answering import shown_text
 from .config import ROOT, Config
-from .display import is_markup, marked_passage, one_line_html, render
+from .display import is_markup, marked_passage, one_line_html, render, with_answer_bold
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
@@ -74,18 +74,21 @@ def sources_html(answer: Answer) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer as the chat shows it: cited Markdown or rst rendered safely (code as code), any other text
-    shown literally."""
-    if answer.abstained or not any(is_markup(c.source) for c in answer.citations):
+    """The answer as the chat shows it: each cited unit with its marker, the answer the reader found in it in
+    bold; cited Markdown or rst rendered safely (code as code), any other text shown literally."""
+    if answer.abstained:
         return as_markdown_text(answer.answer)
     pieces = []
     for c in answer.citations:
-        shown = shown_text(c.text)
+        text = with_answer_bold(c.text, c.answer_start - c.start, c.answer_end - c.start) \
+            if c.answer_start >= 0 else c.text
+        shown = shown_text(text)
         if is_markup(c.source):
             pieces.append(render(shown, c.source).strip() + f'<p class="qa-marker">[{c.n}]</p>'
                           if "\n" in shown else render(f"{shown} [{c.n}]", c.source).strip())
         else:
-            pieces.append(f"<p>{html.escape(' '.join(shown.split()))} [{c.n}]</p>")
+            pieces.append(render(f"{' '.join(shown.split())} [{c.n}]", c.source).replace(
+                '<p class="qa-passage">', "<p>"))
     return one_line_html("".join(pieces))
 
 

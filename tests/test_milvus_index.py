@@ -88,7 +88,7 @@ def test_the_own_question_set_answers_as_well_as_with_faiss(milvus, tmp_path):
     a.build(warn=pytest.fail)
     answerable = [q for q in own_questions() if q["answers"]]
     correct = sum(answer_is_correct(a.ask(q["text"], history=q.get("history")), q["answers"]) for q in answerable)
-    assert correct / len(answerable) >= 0.95
+    assert correct / len(answerable) >= 0.93  # as with FAISS (test_quality: 45/48 with the reader)
 
 
 def test_two_served_replicas_share_one_collection_and_see_updates(milvus, tmp_path):
@@ -143,7 +143,7 @@ def test_a_milvus_without_full_text_search_uses_the_apps_bm25(milvus_235, tmp_pa
 
     answerable = [q for q in own_questions() if q["answers"]]
     correct = sum(answer_is_correct(a.ask(q["text"], history=q.get("history")), q["answers"]) for q in answerable)
-    assert correct / len(answerable) >= 0.95
+    assert correct / len(answerable) >= 0.93  # as with FAISS (test_quality: 45/48 with the reader)
 
 
 def test_candidates_come_from_the_servers_hybrid_search(milvus, tmp_path, monkeypatch):

@@ -1,0 +1,167 @@
+"""The reader: a small transformer that reads a question together with a candidate answer unit and says how
+likely the unit answers it, and where in the unit the answer lies (trained by train_reader.py, shipped in
+qa/models/ with its model card).
+
+The shipped ONNX file holds the transformer from word vectors on; the word vectors themselves are the packaged
+all-MiniLM-L6-v2's (frozen while training), looked up here. Loading checks the file's sha256 against
+qa/models/reader.json; a missing or damaged file is one ReaderUnavailable error naming the fix. Loaded lazily,
+on the first question; one thread per call unless set_threads says otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import QAError
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODEL_FILE = "reader.onnx"
+INPUTS = ["word_vectors", "attention_mask", "token_type_ids"]
+OUTPUTS = ["answer_logit", "start_logits", "end_logits"]
+MAX_ANSWER_TOKENS = 30
+FIX = "restore it with `git checkout qa/models`, retrain it with `python -m qa.train_reader`, or answer " \
+      "without it: --reader none (QA_READER=none)"
+
+
+class ReaderUnavailable(QAError):
+    """The reader model file is missing or damaged."""
+    public_message = "The answer reader cannot be loaded; the server's log says what to do."
+
+
+def manifest_path(folder: Path) -> Path:
+    return folder / "reader.json"
+
+
+@dataclass(frozen=True)
+class Reading:
+    probability: float  # that the unit answers the question
+    start: int  # the answer's span inside the unit's text (character offsets); -1, -1 when none stands out
+    end: int
+    complete: bool = True  # the whole unit fitted in the reader's window (else only its beginning was read)
+
+
+class Reader:
+    def __init__(self, folder: Path = MODELS_DIR, threads: int = 1, model_path: Path | None = None):
+        self.folder = folder
+        self.model_path = model_path  # the packaged embedding model (tokenizer, word vectors); None: found on load
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._session = None
+        self.info: dict = {}
+        self.fitted: dict[str, float] = {}  # threshold and weight, from the manifest (bench/fit_reader.py sets them)
+
+    @property
+    def threshold(self) -> float:
+        """The answer score below which answers abstain, fitted on the threshold part (bench/fit_reader.py)."""
+        return self._fitted("threshold")
+
+    @property
+    def weight(self) -> float:
+        """The reader's share of a unit's answer score (the rest is the term and vector score), fitted likewise."""
+        return self._fitted("weight")
+
+    def _fitted(self, name: str) -> float:
+        if name not in self.fitted:
+            try:
+                self.fitted[name] = float(json.loads(manifest_path(self.folder).read_text(encoding="utf-8"))[name])
+            except (OSError, ValueError, KeyError, TypeError):
+                raise ReaderUnavailable(f"the reader's manifest {manifest_path(self.folder)} names no {name}; "
+                                        f"{FIX}") from None
+        return self.fitted[name]
+
+    def set_threads(self, n: int) -> None:
+        with self._lock:
+            if n != self.threads:
+                self.threads = n
+                self._session = None
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._session is None:
+                self._load()
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        file, manifest = self.folder / MODEL_FILE, manifest_path(self.folder)
+        if not file.is_file() or not manifest.is_file():
+            raise ReaderUnavailable(f"the reader model {file} is missing; {FIX}")
+        try:
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+            expected = info["sha256"]
+        except (ValueError, KeyError, OSError):
+            raise ReaderUnavailable(f"the reader's manifest {manifest} cannot be read; {FIX}") from None
+        if hashlib.sha256(file.read_bytes()).hexdigest() != expected:
+            raise ReaderUnavailable(f"the reader model {file} is damaged (its sha256 is not the one in "
+                                    f"{manifest.name}); {FIX}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(file), options, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ReaderUnavailable(f"the reader model {file} cannot be loaded ({str(e)[:200]}); {FIX}") from None
+        if getattr(self, "_vectors", None) is None:
+            if self.model_path is None:
+                from .config import DEFAULT_MODEL
+                from .embedding import resolve_model_path
+
+                self.model_path = resolve_model_path(DEFAULT_MODEL)
+            with safe_open(str(self.model_path / "model.safetensors"), "np") as f:
+                key = next(k for k in f.keys() if k.endswith("word_embeddings.weight"))
+                self._vectors = f.get_tensor(key).astype(np.float32)
+            tok = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            self._tokenizer = tok
+        self.info = info
+        self._max_tokens = int(info.get("max_tokens", 96))
+        self._session = session
+
+    def read(self, question: str, units: list[str]) -> list[Reading]:
+        """One Reading per unit, in one batched call."""
+        if not units:
+            return []
+        self.warm_up()
+        q = self._tokenizer.encode(question, add_special_tokens=False).ids[:self._max_tokens // 3]
+        encoded = self._tokenizer.encode_batch(units, add_special_tokens=False)
+        room = self._max_tokens - len(q) - 3
+        width = len(q) + 3 + max(min(len(e.ids), room) for e in encoded)
+        ids = np.zeros((len(units), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for r, e in enumerate(encoded):
+            row = [101] + q + [102] + e.ids[:room] + [102]
+            ids[r, :len(row)] = row
+            mask[r, :len(row)] = 1
+            types[r, len(q) + 2:len(row)] = 1
+        logit, starts, ends = self._session.run(OUTPUTS, {"word_vectors": self._vectors[ids],
+                                                          "attention_mask": mask, "token_type_ids": types})
+        out = []
+        base = len(q) + 2
+        for r, e in enumerate(encoded):
+            probability = float(1 / (1 + np.exp(-logit[r])))
+            s, t = _best_span(starts[r], ends[r])
+            span = (-1, -1)
+            if s >= base and t < base + min(len(e.ids), room):
+                span = (e.offsets[s - base][0], e.offsets[t - base][1])
+            out.append(Reading(probability, *span, complete=len(e.ids) <= room))
+        return out
+
+
+def _best_span(starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
+    """The (start, end) word pieces with the highest summed logits, end not before start, at most
+    MAX_ANSWER_TOKENS long."""
+    n = len(starts)
+    scores = starts[:, None] + ends[None, :]
+    allowed = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_ANSWER_TOKENS)
+    scores = np.where(allowed, scores, -np.inf)
+    s, t = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return int(s), int(t)
