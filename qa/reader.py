@@ -37,6 +37,18 @@ def manifest_path(folder: Path) -> Path:
     return folder / "reader.json"
 
 
+CLS, SEP = 101, 102  # the packaged model's [CLS] and [SEP] ids
+
+
+def pair_row(question_ids: list[int], unit_ids: list[int], max_tokens: int) -> tuple[list[int], int, int]:
+    """What the reader reads, as training made it: [CLS] question [SEP] unit [SEP] within max_tokens (the question
+    cut to a third, the unit to what is left). Returns the ids, where the unit starts and how many of its pieces fit;
+    type ids are 0 before that start and 1 from it."""
+    q = question_ids[:max_tokens // 3]
+    kept = max(0, min(len(unit_ids), max_tokens - len(q) - 3))
+    return [CLS] + q + [SEP] + unit_ids[:kept] + [SEP], len(q) + 2, kept
+
+
 @dataclass(frozen=True)
 class Reading:
     probability: float  # that the unit answers the question
@@ -52,7 +64,7 @@ class Reader:
         self.threads = threads
         self._lock = threading.Lock()
         self._session = None
-        self.info: dict = {}
+        self._manifest: dict | None = None
         self.fitted: dict[str, float] = {}  # threshold and weight, from the manifest (bench/fit_reader.py sets them)
 
     @property
@@ -68,11 +80,23 @@ class Reader:
     def _fitted(self, name: str) -> float:
         if name not in self.fitted:
             try:
-                self.fitted[name] = float(json.loads(manifest_path(self.folder).read_text(encoding="utf-8"))[name])
-            except (OSError, ValueError, KeyError, TypeError):
+                self.fitted[name] = float(self.manifest()[name])
+            except (KeyError, TypeError, ValueError):
                 raise ReaderUnavailable(f"the reader's manifest {manifest_path(self.folder)} names no {name}; "
                                         f"{FIX}") from None
         return self.fitted[name]
+
+    def manifest(self) -> dict:
+        """reader.json (read once): how the model was made, its sha256, the fitted weight and threshold."""
+        if self._manifest is None:
+            path = manifest_path(self.folder)
+            if not path.is_file():
+                raise ReaderUnavailable(f"the reader model {self.folder / MODEL_FILE} is missing; {FIX}")
+            try:
+                self._manifest = dict(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, TypeError, OSError):
+                raise ReaderUnavailable(f"the reader's manifest {path} cannot be read; {FIX}") from None
+        return self._manifest
 
     def set_threads(self, n: int) -> None:
         with self._lock:
@@ -88,19 +112,16 @@ class Reader:
     def _load(self) -> None:
         import onnxruntime as ort
         from safetensors import safe_open
-        from tokenizers import Tokenizer
 
-        file, manifest = self.folder / MODEL_FILE, manifest_path(self.folder)
-        if not file.is_file() or not manifest.is_file():
+        from .chunking import load_tokenizer
+
+        file = self.folder / MODEL_FILE
+        if not file.is_file():
             raise ReaderUnavailable(f"the reader model {file} is missing; {FIX}")
-        try:
-            info = json.loads(manifest.read_text(encoding="utf-8"))
-            expected = info["sha256"]
-        except (ValueError, KeyError, OSError):
-            raise ReaderUnavailable(f"the reader's manifest {manifest} cannot be read; {FIX}") from None
-        if hashlib.sha256(file.read_bytes()).hexdigest() != expected:
+        info = self.manifest()
+        if hashlib.sha256(file.read_bytes()).hexdigest() != info.get("sha256"):
             raise ReaderUnavailable(f"the reader model {file} is damaged (its sha256 is not the one in "
-                                    f"{manifest.name}); {FIX}")
+                                    f"{manifest_path(self.folder).name}); {FIX}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -117,11 +138,7 @@ class Reader:
             with safe_open(str(self.model_path / "model.safetensors"), "np") as f:
                 key = next(k for k in f.keys() if k.endswith("word_embeddings.weight"))
                 self._vectors = f.get_tensor(key).astype(np.float32)
-            tok = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
-            self._tokenizer = tok
-        self.info = info
+            self._tokenizer = load_tokenizer(self.model_path)
         self._max_tokens = int(info.get("max_tokens", 96))
         self._session = session
 
@@ -130,29 +147,26 @@ class Reader:
         if not units:
             return []
         self.warm_up()
-        q = self._tokenizer.encode(question, add_special_tokens=False).ids[:self._max_tokens // 3]
+        q = self._tokenizer.encode(question, add_special_tokens=False).ids
         encoded = self._tokenizer.encode_batch(units, add_special_tokens=False)
-        room = self._max_tokens - len(q) - 3
-        width = len(q) + 3 + max(min(len(e.ids), room) for e in encoded)
-        ids = np.zeros((len(units), width), dtype=np.int64)
+        rows = [pair_row(q, e.ids, self._max_tokens) for e in encoded]
+        ids = np.zeros((len(units), max(len(row) for row, _, _ in rows)), dtype=np.int64)
         mask = np.zeros_like(ids)
         types = np.zeros_like(ids)
-        for r, e in enumerate(encoded):
-            row = [101] + q + [102] + e.ids[:room] + [102]
+        for r, (row, base, _) in enumerate(rows):
             ids[r, :len(row)] = row
             mask[r, :len(row)] = 1
-            types[r, len(q) + 2:len(row)] = 1
+            types[r, base:len(row)] = 1
         logit, starts, ends = self._session.run(OUTPUTS, {"word_vectors": self._vectors[ids],
                                                           "attention_mask": mask, "token_type_ids": types})
         out = []
-        base = len(q) + 2
-        for r, e in enumerate(encoded):
+        for r, (e, (_, base, kept)) in enumerate(zip(encoded, rows)):
             probability = float(1 / (1 + np.exp(-logit[r])))
             s, t = _best_span(starts[r], ends[r])
             span = (-1, -1)
-            if s >= base and t < base + min(len(e.ids), room):
+            if base <= s and t < base + kept:
                 span = (e.offsets[s - base][0], e.offsets[t - base][1])
-            out.append(Reading(probability, *span, complete=len(e.ids) <= room))
+            out.append(Reading(probability, *span, complete=kept == len(e.ids)))
         return out
 
 

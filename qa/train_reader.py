@@ -35,6 +35,7 @@ from .answering import STOPWORDS, key_terms, leans_on_previous
 from .chunking import sentence_spans
 from .config import ROOT
 from .evaluation import auroc
+from .reader import INPUTS, MODEL_FILE, OUTPUTS, manifest_path, pair_row
 
 LAYERS = 6
 MAX_TOKENS = 96
@@ -195,17 +196,12 @@ def encode(tokenizer, pairs: list[Pair], max_tokens: int):
     """Token ids, type ids and the answer's start/end word piece (0, 0 when none or cut off) of each pair."""
     rows = []
     for p in pairs:
-        q = tokenizer.encode(p.question, add_special_tokens=False)
         u = tokenizer.encode(p.unit, add_special_tokens=False)
-        q_ids = q.ids[:max_tokens // 3]
-        room = max_tokens - len(q_ids) - 3
-        u_ids, offsets = u.ids[:room], u.offsets[:room]
-        ids = [101] + q_ids + [102] + u_ids + [102]
-        types = [0] * (len(q_ids) + 2) + [1] * (len(u_ids) + 1)
+        ids, base, kept = pair_row(tokenizer.encode(p.question, add_special_tokens=False).ids, u.ids, max_tokens)
+        types = [0] * base + [1] * (len(ids) - base)
         start = end = 0
         if p.answer is not None:
-            base = len(q_ids) + 2
-            inside = [i for i, (s, e) in enumerate(offsets) if s < p.answer[1] and e > p.answer[0]]
+            inside = [i for i, (s, e) in enumerate(u.offsets[:kept]) if s < p.answer[1] and e > p.answer[0]]
             if inside:
                 start, end = base + inside[0], base + inside[-1]
         rows.append((ids, types, start, end))
@@ -289,7 +285,6 @@ def export_reader(net, out: Path, info: dict, int8: bool = True) -> Path:
 
     import torch
 
-    from .reader import INPUTS, MODEL_FILE, OUTPUTS, manifest_path
 
     out.mkdir(parents=True, exist_ok=True)
     target = out / MODEL_FILE
