@@ -38,8 +38,9 @@ $(VENV)/.created:
 	$(PIP) --upgrade pip
 	touch $@
 
-$(VENV)/.runtime: requirements.txt $(VENV)/.created
+$(VENV)/.runtime: requirements.txt pyproject.toml $(VENV)/.created
 	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.test: requirements-test.txt $(VENV)/.runtime

@@ -1,4 +1,5 @@
-"""The command line: python -m qa index | search | ask | serve. Errors become one stderr line and an exit code."""
+"""The command line: qa (or python -m qa) index | search | ask | serve | mcp | eval. Errors become one stderr line
+and an exit code."""
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,15 @@ def _plural(n: int, word: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m qa", description="Ask questions of your documents; answers cite "
+    from . import __version__
+
+    prog = "qa" if os.path.basename(sys.argv[0]) == "qa" else "python -m qa"  # as it was started
+    p = argparse.ArgumentParser(prog=prog, description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
                                 "QA_PORT, QA_TOP_K, QA_MIN_SCORE, QA_ALLOWED_ORIGINS, QA_MAX_CONCURRENT, "
-                                "QA_ADMIN_TOKEN, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE, QA_FLAT_LIMIT and QA_READER (flags win).")
+                                "QA_ADMIN_TOKEN, QA_ACCESS_TOKEN, QA_PUBLIC_WIDGET, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE, "
+                                "QA_FLAT_LIMIT and QA_READER (flags win).")
+    p.add_argument("--version", action="version", version=f"qa {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(cmd: argparse.ArgumentParser, data: bool = False) -> None:
@@ -102,6 +108,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--model", metavar="NAME", help="embedding model (default: the packaged all-MiniLM-L6-v2)")
     c.add_argument("--backend", choices=BACKENDS, help="encoder (default onnx-int8)")
     _reader_flags(c)
+
+    c = sub.add_parser("mcp", help="serve the documents to an MCP client over stdio",
+                       description="An MCP server on stdin/stdout with the tools search_documents and ask_documents "
+                       "(the web app serves the same tools at /mcp). Brings the index up to date first; progress "
+                       "and errors go to stderr.")
+    _reader_flags(c)
+    common(c, data=True)
 
     c = sub.add_parser("serve", help="run the web app (same as python app.py)",
                        description="Serve the chat page; builds the index first when there is none.")
@@ -208,6 +221,22 @@ def _eval(args: argparse.Namespace, config) -> int:
     return 0
 
 
+def _prepare(assistant, config) -> None:
+    """Up to date with the data folder before answering: nothing to do when nothing changed, an incremental
+    build when files did, a full one when there is no index or it is from another version or model. An index
+    that cannot be updated (read-only, or another process is building it) is served as it is."""
+    from .indexing import index_exists
+
+    try:
+        _print_build(assistant.build(_warn, progress=True), config)
+    except (IndexUnwritable, IndexBusy) as e:
+        if not index_exists(config):
+            raise
+        _warn(f"{e}; serving the index as it is")
+    assistant.set_threads(config.threads)
+    assistant.warm_up(warn=_warn)
+
+
 def _run(args: argparse.Namespace) -> int:
     config = build_config(os.environ, data_dir=getattr(args, "data", None), index_dir=getattr(args, "index", None),
                           cache_dir=getattr(args, "cache", None),
@@ -228,7 +257,6 @@ def _run(args: argparse.Namespace) -> int:
             _watch(assistant, config, quiet=args.quiet)
         return 0
     if args.command == "serve":
-        from .indexing import index_exists
         from .server import bind, serve
 
         sock = bind(config.host, config.port)  # before the (possibly long) first build: a busy port fails fast
@@ -236,21 +264,18 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
         def prepare() -> None:
-            # Up to date with the data folder before answering: nothing to do when nothing changed, an
-            # incremental build when files did, a full one when there is no index or it is from another
-            # version or model. The page is served meanwhile; questions wait for this.
-            try:
-                _print_build(assistant.build(_warn, progress=True), config)
-            except (IndexUnwritable, IndexBusy) as e:
-                if not index_exists(config):
-                    raise
-                _warn(f"{e}; serving the index as it is")  # read-only, full, or being built by another process
-            assistant.set_threads(config.threads)
-            assistant.warm_up(warn=_warn)
+            _prepare(assistant, config)
             print(f"ready: {_plural(len(assistant.index.store), 'chunk')} at http://{config.host}:{config.port}",
                   file=sys.stderr, flush=True)
 
         serve(assistant, config, sock, prepare=prepare)
+        return 0
+
+    if args.command == "mcp":
+        from .mcp_server import build_mcp
+
+        _prepare(assistant, config)  # reports on stderr: stdout carries the protocol
+        build_mcp(assistant).run("stdio")
         return 0
 
     if (args.text is None) == (args.batch is None):

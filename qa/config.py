@@ -4,12 +4,16 @@ The library never reads os.environ; the entry points (cli.py, app.py) hand it th
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+CHECKOUT = Path(__file__).resolve().parent.parent
+IN_CHECKOUT = (CHECKOUT / "app.py").is_file()  # run from the source folder, or installed there with pip -e
+# Folders are found beside the code in a checkout, and in the current folder for an installed `qa` command.
+ROOT = CHECKOUT if IN_CHECKOUT else Path.cwd()
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 # QA_* variable -> Config field
@@ -34,6 +38,8 @@ ENV_FIELDS = {
     "QA_ENGINE": "engine",
     "QA_RAY_ADDRESS": "ray_address",
     "QA_READER": "reader",
+    "QA_ACCESS_TOKEN": "access_token",
+    "QA_PUBLIC_WIDGET": "public_widget",
 }
 READERS = ("onnx", "none")
 ENGINES = ("local", "ray")
@@ -41,6 +47,7 @@ STORES = ("faiss", "milvus")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND = "onnx-int8"  # a new index's encoder when none is asked for
 INDEX_TYPES = ("auto", "flat", "ivf")
+MIN_TOKEN_CHARS = 12  # a shorter QA_ACCESS_TOKEN is refused: it could be guessed
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
 
@@ -63,6 +70,8 @@ class Config:
     threads: int = 1  # torch/FAISS threads per request when serving
     allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
     admin_token: str = field(default="", repr=False)  # enables uploads (web panel, POST /api/documents)
+    access_token: str = field(default="", repr=False)  # set: the app needs it (a login, or Authorization: Bearer)
+    public_widget: bool = False  # with access_token: /widget.js, /embed and the embed's own asking route stay public
     max_concurrent: int = 4  # questions answered at once by the HTTP API; more wait briefly, then get 429
     backend: str = ""  # encoder for building: torch, onnx, onnx-int8; "" keeps the index's (onnx-int8 when new)
     index_type: str = "auto"  # FAISS index: flat (exact), ivf (inverted lists), auto: flat up to flat_limit
@@ -91,8 +100,15 @@ def _convert(name: str, value):
             return int(value)
         if kind in ("float", float, "float | None"):
             return float(value)
+        if kind in ("bool", bool):
+            if isinstance(value, bool):
+                return value
+            if str(value).strip().lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off", ""):
+                raise ValueError
+            return str(value).strip().lower() in ("1", "true", "yes", "on")
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        what = "1 or 0" if kind in ("bool", bool) else "a number"
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
     return str(value)
 
 
@@ -127,6 +143,12 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
                           f"{config.reader!r}")
     if config.engine not in ENGINES:
         raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {config.engine!r}")
+    for wanted, module, extra in ((config.store == "milvus", "pymilvus", "milvus"), (config.engine == "ray", "ray", "ray")):
+        if wanted and importlib.util.find_spec(module) is None:
+            raise ConfigError(f"--{'store milvus' if extra == 'milvus' else 'engine ray'} needs {module}: "
+                              f"pip install 'qa[{extra}]' (or -r requirements.txt)")
+    if config.access_token and len(config.access_token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"the access token must have at least {MIN_TOKEN_CHARS} characters")
     if config.flat_limit < 0:
         raise ConfigError(f"flat limit must be 0 or more, got {config.flat_limit}")
     bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]

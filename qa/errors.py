@@ -70,3 +70,8 @@ class ServerUnavailable(QAError):
 
 class NotReady(QAError):
     """The assistant is still starting (building or loading the index) and did not become ready in time."""
+
+
+class Busy(QAError):
+    """Every answering slot is taken and the wait for one ran out (the HTTP API answers 429: retry)."""
+    public_message = "The assistant is busy; please retry in a moment."

@@ -1,10 +1,13 @@
 """The HTTP server: a FastAPI app with the JSON API, the embeddable widget and the Gradio chat mounted beside them.
 
-Routes: /api/ask, /api/search, /api/health (JSON; docs at /docs), /widget.js and /embed (the floating
-chat for other sites), /gradio.js (Gradio's web-component script, served here rather than from a CDN),
-and / (the full chat page). Origins allowed by config may call the API and frame the pages.
+Routes: /api/ask, /api/search, /api/health (JSON; docs at /docs), /v1/models and /v1/chat/completions
+(OpenAI-compatible), /mcp (MCP over streamable HTTP), /widget.js, /embed and /embed/ask (the floating chat
+for other sites), /gradio.js (Gradio's web-component script, served here rather than from a CDN), and / (the
+full chat page); /login and /logout when an access token is set (login.py guards every route then).
+Origins allowed by config may call the API and frame the pages.
 """
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -25,8 +28,10 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
 from .config import Config
-from .errors import BadQuestion, IndexBusy, QAError, ServerUnavailable, told
-from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents, token_ok
+from .errors import BadQuestion, Busy, IndexBusy, NotReady, QAError, ServerUnavailable, told
+from .access import Attempts, token_ok
+from .login import AUTHENTICATED, Guard, add_login_routes
+from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
 
 log = logging.getLogger("qa.server")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,7 +40,8 @@ MAX_ASK_K = 20
 MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
 BUSY_WAIT_SECONDS = 10
 WAITING_PER_SLOT = 16  # questions waiting for a slot, per slot (64 by default); more get 429 at once
-API_PATHS = ("/api/", "/gradio_api/")  # only allowed origins may call these
+API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask")  # only allowed origins may call these
+SIZED_POSTS = ("/api/ask", "/embed/ask", "/v1/chat/completions")  # bodies read whole: a Content-Length is required
 
 
 class AskRequest(BaseModel):
@@ -56,10 +62,21 @@ def _origin_allowed(config: Config, origin: str | None, host: str | None) -> boo
 def create_app(assistant: Assistant, config: Config):
     import gradio as gr
 
+    from . import openai_api
+    from .mcp_server import build_mcp
     from .web import CSS, build_app, default_examples
 
-    app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None,
+    mcp_app = build_mcp(assistant, lambda work: gate(work)).streamable_http_app(
+        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=config.host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        async with mcp_app.router.lifespan_context(mcp_app):  # the MCP session manager's task group
+            yield
+
+    app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Answers from your documents, citing the exact sentences.")
+    attempts = Attempts()
     slots = asyncio.Semaphore(config.max_concurrent)
     waiting = 0  # requests waiting for a slot
 
@@ -70,44 +87,51 @@ def create_app(assistant: Assistant, config: Config):
         """The error's client-safe message; the whole one (with paths and the fix) goes to the server log."""
         return error(status, told(e), **headers)
 
-    def busy() -> JSONResponse:
-        return error(429, "The assistant is busy; please retry in a moment.", **{"Retry-After": "2"})
-
-    async def answer_json(work) -> JSONResponse:
-        """Run work() on a worker thread once one of the max_concurrent slots is free. Waiting is done here,
-        on the event loop, holding no thread: past WAITING_PER_SLOT waiting requests per slot, or
-        BUSY_WAIT_SECONDS of waiting, the answer is a 429 (busy, retry) rather than a client's time-out."""
+    async def gate(work):
+        """work()'s result, run on a worker thread once one of the max_concurrent slots is free. Waiting is done
+        here, on the event loop, holding no thread: past WAITING_PER_SLOT waiting requests per slot, or
+        BUSY_WAIT_SECONDS of waiting, it raises Busy (429, retry) rather than leave a client to time out."""
         nonlocal waiting
         loop = asyncio.get_running_loop()
         deadline = loop.time() + STARTUP_WAIT_SECONDS
         while assistant.starting and loop.time() < deadline:  # the index is being prepared: wait, holding nothing
             await asyncio.sleep(0.1)
-        try:
-            assistant.wait_until_ready(0)  # NotReady past the deadline, or the start-up error
-        except QAError as e:
-            return failure(503, e, **{"Retry-After": "5"})
+        assistant.wait_until_ready(0)  # NotReady past the deadline, or the start-up error
         if waiting >= WAITING_PER_SLOT * config.max_concurrent:
-            return busy()
+            raise Busy()
         waiting += 1
         try:
             await asyncio.wait_for(slots.acquire(), BUSY_WAIT_SECONDS)
         except asyncio.TimeoutError:
-            return busy()
+            raise Busy() from None
         finally:
             waiting -= 1
         # The slot is released when the work ends, even if this request is cancelled meanwhile (the thread
         # cannot be stopped): otherwise more than max_concurrent questions would run at once.
         job = asyncio.ensure_future(run_in_threadpool(work))
         job.add_done_callback(lambda done: (slots.release(), done.cancelled() or done.exception()))
+        return await asyncio.shield(job)
+
+    async def answered(work, shape=lambda status, message: {"error": message}):
+        """(status, body) of work() through the gate: 200 and its result, or the error's status and message."""
         try:
-            return JSONResponse(await asyncio.shield(job))
+            return 200, await gate(work)
+        except Busy as e:
+            return 429, shape(429, e.public)
+        except NotReady as e:
+            return 503, shape(503, told(e))
         except BadQuestion as e:
-            return error(400, str(e))
+            return 400, shape(400, str(e))
         except QAError as e:
-            return failure(503, e)
+            return 503, shape(503, told(e))
         except Exception:
             log.exception("request failed")
-            return error(500, "Something went wrong on the server. Please try again.")
+            return 500, shape(500, "Something went wrong on the server. Please try again.")
+
+    async def answer_json(work) -> JSONResponse:
+        status, body = await answered(work)
+        retry = {429: {"Retry-After": "2"}, 503: {"Retry-After": "5"}}.get(status) if "error" in body else None
+        return JSONResponse(body, status_code=status, headers=retry)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):  # FastAPI's own: always JSON {"error"}
@@ -130,6 +154,16 @@ def create_app(assistant: Assistant, config: Config):
         if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
             return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
         return await answer_json(lambda: assistant.ask(body.question, history=body.history, k=body.k).to_json())
+
+    @app.post("/embed/ask", summary="The embedded chat's own asking route (as /api/ask; public with "
+              "QA_PUBLIC_WIDGET=1 when an access token is set)")
+    async def embed_ask(body: AskRequest):
+        return await api_ask(body)
+
+    app.include_router(openai_api.router(answered, assistant, MAX_BODY_CHARS))
+    app.router.routes.extend(mcp_app.routes)  # POST/GET/DELETE /mcp
+    if config.access_token:
+        add_login_routes(app, config, attempts)
 
     @app.get("/api/search", summary="The passages closest to a query")
     async def api_search(q: str = Query(description="the query"), k: int = Query(default=5, description=f"1-{MAX_K}")):
@@ -166,14 +200,17 @@ def create_app(assistant: Assistant, config: Config):
             log.warning("storing uploaded files failed: %s", e)
             return error(507, "The files cannot be stored on the server (its disk is full or read-only).")
 
-    @app.get("/api/health", summary="Status and index facts")
-    def api_health():
+    @app.get("/api/health", summary="Status and index facts (the facts only with credentials when an access token "
+             "is set)")
+    def api_health(request: Request):
         if not assistant.ready and assistant.startup_error is None:
             return JSONResponse({"status": "starting"}, status_code=503, headers={"Retry-After": "2"})
         try:
             m = assistant.index.manifest
         except QAError as e:
             return JSONResponse({"status": "error", "error": e.public}, status_code=503)  # polled: not logged each time
+        if config.access_token and not request.scope.get("state", {}).get(AUTHENTICATED):
+            return {"status": "ok"}
         return {"status": "ok", "chunks": m["chunk_count"], "files": m["file_count"], "model": m["model"],
                 "backend": m["backend"], "index_type": m["index_type"], "dimension": m["dimension"],
                 "built_at": m["built_at"]}
@@ -209,13 +246,15 @@ def create_app(assistant: Assistant, config: Config):
         return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
                             media_type="text/javascript")
 
+    if config.access_token:  # inside CORS, so that a refusal still carries the CORS headers a browser needs
+        app.add_middleware(Guard, config=config, attempts=attempts)
     app.add_middleware(CORSMiddleware, allow_origins=list(config.origins), allow_methods=["GET", "POST"],
                        allow_headers=["*"], max_age=600)  # Gradio's client sends x-gradio-* headers
 
     @app.middleware("http")  # added after CORS, so it runs first: a refused origin's preflight also gets a 403
     async def origins_and_framing(request: Request, call_next):
         origin = request.headers.get("origin")
-        if request.url.path == "/api/ask" and request.method == "POST":
+        if request.url.path in SIZED_POSTS and request.method == "POST":
             size = request.headers.get("content-length", "")
             if not size.isdigit():  # a chunked body could be any size: it would be read whole
                 return error(411, "Send the question with a Content-Length header.")

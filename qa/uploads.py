@@ -1,8 +1,7 @@
-"""Documents added over the web: the admin token check, safe file names, and storing files under the data
+"""Documents added over the web: safe file names, and storing files under the data
 folder (data/uploads/) so that the next incremental build picks them up."""
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import re
@@ -26,11 +25,6 @@ class UploadRefused(QAError):
 
 class UploadTooLarge(UploadRefused):
     """A file is larger than MAX_UPLOAD_BYTES (the HTTP API answers 413 rather than 400)."""
-
-
-def token_ok(expected: str, given: str | None) -> bool:
-    """Constant-time comparison; with no token configured, nothing is accepted."""
-    return bool(expected) and given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def safe_name(name: str) -> str:

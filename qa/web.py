@@ -9,12 +9,13 @@ from pathlib import Path
 
 from .assistant import MAX_EXAMPLES, Assistant, clean_question
 from .answering import shown_text
-from .config import ROOT, Config
+from .config import IN_CHECKOUT, ROOT, Config
 from .display import is_markup, marked_passage, one_line_html, render, with_answer_bold
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
-from .uploads import add_documents, token_ok
+from .access import token_ok
+from .uploads import add_documents
 
 log = logging.getLogger("qa.web")
 
@@ -217,4 +218,4 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
 
 def default_examples(config: Config) -> list[str]:
     """The example questions fit the bundled corpus; other collections get none."""
-    return EXAMPLES if config.data_dir == ROOT / "data" else []
+    return EXAMPLES if IN_CHECKOUT and config.data_dir == ROOT / "data" else []

@@ -139,7 +139,7 @@ def test_an_empty_question_is_a_clear_error(cli_index):
     assert r.returncode == 1 and r.stderr.strip() == "error: Please type a question."
 
 
-@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["ask"], ["serve"]])
+@pytest.mark.parametrize("command", [[], ["index"], ["search"], ["ask"], ["serve"], ["mcp"]])
 def test_help_on_every_command(command):
     r = run_qa(*command, "--help")
     assert r.returncode == 0 and "usage: python -m qa" in r.stdout

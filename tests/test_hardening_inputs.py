@@ -477,9 +477,9 @@ def test_serve_without_a_host_listens_on_loopback_only(served_app):
 # exposure: admin functions
 
 def test_the_admin_token_is_compared_in_constant_time(served_app):
-    import qa.uploads
+    import qa.access
 
-    source = inspect.getsource(qa.uploads.token_ok)
+    source = inspect.getsource(qa.access.token_ok)
     assert "hmac.compare_digest(" in source or "secrets.compare_digest(" in source, source
     for module in sorted((ROOT / "qa").glob("*.py")):
         text = module.read_text(encoding="utf-8")

@@ -1,0 +1,117 @@
+"""Access control for a shared deployment: what each route needs, login sessions, tokens, failed-attempt limits.
+
+Off unless Config.access_token is set. Then (the README's table):
+  chat page, Gradio API, anything not named below  -> a login session (a signed, expiring cookie)
+  /api/* and /docs, /openapi.json                   -> the access token as a bearer token, or a session
+  /v1/*, /mcp                                       -> the bearer token
+  /widget.js, /embed, /embed/ask                    -> a session (bearer for /embed/ask); public with public_widget
+  /api/documents                                    -> the admin token, checked by the route (as without this)
+  /login, /logout                                   -> public
+  /api/health                                       -> public, but its details only with credentials
+Unknown routes need a session, so a route added later is protected until the table says otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from enum import Enum
+
+SESSION_COOKIE = "qa_session"
+SESSION_SECONDS = 12 * 3600  # a login lasts this long
+MAX_FAILURES = 10  # failed logins or wrong tokens from one address within FAILURE_WINDOW_SECONDS...
+FAILURE_WINDOW_SECONDS = 300  # ...lock that address out until the window has passed
+_TRACKED_ADDRESSES = 10_000  # failure counts kept for at most this many addresses (oldest dropped)
+
+
+class Need(Enum):
+    PUBLIC = "public"
+    SESSION = "login"  # a session cookie
+    BEARER = "bearer token"
+    EITHER = "bearer token or login"
+    ADMIN = "admin token"  # checked by the route itself (QA_ADMIN_TOKEN), not by the guard
+
+
+def need(path: str, public_widget: bool) -> Need:
+    """What a request to path must bring when access control is on."""
+    if path == "/api/documents":
+        return Need.ADMIN
+    if path in ("/login", "/logout", "/api/health"):
+        return Need.PUBLIC
+    if path.startswith("/v1/") or path == "/v1" or path == "/mcp" or path.startswith("/mcp/"):
+        return Need.BEARER
+    if path in ("/widget.js", "/embed"):
+        return Need.PUBLIC if public_widget else Need.SESSION
+    if path == "/embed/ask":
+        return Need.PUBLIC if public_widget else Need.EITHER
+    if path.startswith("/api/") or path in ("/docs", "/openapi.json") or path.startswith("/docs-assets/"):
+        return Need.EITHER
+    return Need.SESSION
+
+
+def token_ok(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; with no token configured, nothing matches."""
+    return bool(expected) and given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The token of an "Authorization: Bearer TOKEN" header."""
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Sessions:
+    """Login cookies: expiry and a nonce, signed with a key derived from the access token (so changing the
+    token ends every session, and a restart does not)."""
+    access_token: str
+
+    def _sign(self, payload: str) -> str:
+        key = hashlib.sha256(b"qa session v1\x00" + self.access_token.encode()).digest()
+        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, now: float | None = None) -> str:
+        payload = f"{int((now or time.time()) + SESSION_SECONDS)}.{secrets.token_hex(8)}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def valid(self, cookie: str | None, now: float | None = None) -> bool:
+        if not cookie or cookie.count(".") != 2:
+            return False
+        payload, signature = cookie.rsplit(".", 1)
+        if not hmac.compare_digest(self._sign(payload), signature):
+            return False
+        expires = payload.split(".", 1)[0]
+        return expires.isdigit() and int(expires) > (now or time.time())
+
+
+class Attempts:
+    """Failed logins and wrong tokens per client address; too many within the window lock the address out."""
+
+    def __init__(self):
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def locked_for(self, address: str, now: float | None = None) -> int:
+        """Seconds until this address may try again (0: it may now)."""
+        now = now or time.time()
+        recent = [t for t in self._failures.get(address, ()) if t > now - FAILURE_WINDOW_SECONDS]
+        if len(recent) < MAX_FAILURES:
+            return 0
+        return max(1, int(recent[0] + FAILURE_WINDOW_SECONDS - now) + 1)
+
+    def failed(self, address: str, now: float | None = None) -> None:
+        now = now or time.time()
+        times = [t for t in self._failures.pop(address, []) if t > now - FAILURE_WINDOW_SECONDS]
+        self._failures[address] = (times + [now])[-MAX_FAILURES:]
+        while len(self._failures) > _TRACKED_ADDRESSES:
+            self._failures.popitem(last=False)
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after logging in: a path on this site only (never //host or a full URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
