@@ -14,7 +14,8 @@ from typing import Callable
 from .answering import SCORER_MIN_SCORE, compose_answer, key_terms
 from .config import DEFAULT_BACKEND, Config
 from .embedding import Embedder, set_faiss_threads, set_threads
-from .errors import BadQuestion, IndexMismatch, NotReady, QAError
+from .errors import BadQuestion, IndexMismatch, ModelUnavailable, NotReady, QAError
+from .cpu import build_device, cuda_available
 from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
                        live_build_id, load_index, rebuild_command)
 from .reader import MODELS_DIR, Reader
@@ -164,9 +165,11 @@ class Assistant:
         if self.startup_error is not None:
             raise self.startup_error
 
-    def _embedder(self, backend: str, threads: int | None) -> Embedder:
+    def _embedder(self, backend: str, threads: int | None, device: str | None = None) -> Embedder:
+        """An embedder for backend: on the GPU only for torch with --device cuda (or a build's, when given)."""
+        device = device or ("cuda" if self.config.device == "cuda" and backend == "torch" else "cpu")
         return Embedder(self.config.model, backend=backend, encoder_dir=encoder_dir(self.config), threads=threads,
-                        shared_dir=self.config.cache_dir / "encoders")
+                        shared_dir=self.config.cache_dir / "encoders", device=device)
 
     def _embedder_for(self, backend: str) -> Embedder:
         """The current embedder when it runs `backend`, else a new one with the same threads."""
@@ -195,7 +198,18 @@ class Assistant:
         return self.reader.threshold if self.reader is not None else SCORER_MIN_SCORE
 
     def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
-        embedder = self._use_backend(chosen_backend(self.config))
+        backend = chosen_backend(self.config)
+        device = build_device(self.config.device) if backend == "torch" else "cpu"
+        if self.config.device == "cuda" and backend != "torch":
+            raise IndexMismatch(f"the index in {self.config.index_dir} uses the {backend} encoder, which runs on "
+                                "the CPU only; rebuild it for the GPU with --backend torch, or use --device cpu")
+        if device == "cuda" and not cuda_available():
+            raise ModelUnavailable("--device cuda: torch cannot use a CUDA GPU here (torch.cuda.is_available() is "
+                                   "false); install a CUDA build of torch for your GPU, or use --device cpu")
+        if device == "cuda" and self.config.device != "cuda":  # the build alone runs on the GPU
+            embedder = self._embedder("torch", threads=None, device="cuda")
+        else:
+            embedder = self._use_backend(backend)
         report = build_index(self.config, embedder, warn, progress=progress, full=full)
         self.reload()
         return report

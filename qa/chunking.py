@@ -153,6 +153,12 @@ def encoder_input(chunk: Chunk) -> str:
     return encoder_prefix(chunk) + chunk.text
 
 
+def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
+    """The chunk's answer units as offsets into its encoder input (title and heading path, then its text)."""
+    shift = len(encoder_prefix(chunk)) - chunk.start
+    return [(s + shift, e + shift) for s, e in chunk.units]
+
+
 def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[tuple[Chunk, Tokens]]:
     """chunk_document's chunks, each with the word pieces of its encoder input (encoder_input: title and heading
     path, then the text; see Tokens)."""

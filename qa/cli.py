@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Iterator
 
-from .config import BACKENDS, ENGINES, INDEX_TYPES, READERS, STORES, ConfigError, build_config
+from .config import BACKENDS, DEVICES, ENGINES, INDEX_TYPES, READERS, STORES, ConfigError, build_config
 from .errors import BadQuestion, EmptyCorpus, IndexBusy, IndexUnwritable, QAError
 
 EXIT_ERROR = 1
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Ask questions of your documents; answers cite "
                                 "the exact sentences. Settings also come from QA_DATA, QA_INDEX, QA_MODEL, QA_HOST, "
                                 "QA_PORT, QA_TOP_K, QA_MIN_SCORE, QA_ALLOWED_ORIGINS, QA_MAX_CONCURRENT, "
-                                "QA_ADMIN_TOKEN, QA_ACCESS_TOKEN, QA_PUBLIC_WIDGET, QA_CACHE, QA_BACKEND, QA_INDEX_TYPE, "
+                                "QA_ADMIN_TOKEN, QA_ACCESS_TOKEN, QA_PUBLIC_WIDGET, QA_CACHE, QA_BACKEND, QA_DEVICE, QA_INDEX_TYPE, "
                                 "QA_FLAT_LIMIT and QA_READER (flags win).")
     p.add_argument("--version", action="version", version=f"qa {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -57,11 +57,15 @@ def _parser() -> argparse.ArgumentParser:
                          "milvus (a collection named after --index on --milvus-uri; QA_STORE)")
         cmd.add_argument("--milvus-uri", metavar="URI", help="Milvus server, Zilliz Cloud or Milvus Lite server, "
                          "e.g. http://127.0.0.1:19530 (QA_MILVUS_URI; a token in QA_MILVUS_TOKEN)")
-        cmd.add_argument("--backend", choices=BACKENDS, help="encoder: onnx-int8 (default for a new index), onnx "
-                         "or torch; an existing index keeps its own unless another is asked for (QA_BACKEND)")
+        cmd.add_argument("--backend", choices=BACKENDS, help="encoder: onnx-int8, onnx or torch; a new index gets "
+                         "onnx-int8 where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), "
+                         "else onnx; an existing index keeps its own unless another is asked for (QA_BACKEND)")
         if data:
             cmd.add_argument("--index-type", choices=INDEX_TYPES, help="FAISS index: flat (exact), ivf, or auto: "
                              "flat up to --flat-limit chunks, ivf beyond (default auto, or QA_INDEX_TYPE)")
+            cmd.add_argument("--device", choices=DEVICES, help="where builds run the encoder: auto (a CUDA GPU when "
+                             "torch can use one, with the torch encoder; default), cpu, or cuda (questions then "
+                             "encoded on it too) (QA_DEVICE)")
             cmd.add_argument("--engine", choices=ENGINES, help="how files are read, chunked and embedded: local "
                              "(default) or ray, on a Ray cluster (QA_ENGINE)")
             cmd.add_argument("--ray-address", metavar="ADDR", help="the Ray cluster: auto, ray://host:10001; default: "
@@ -106,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c.add_argument("--cache", metavar="DIR", help="where evaluation indexes are kept (default .cache/)")
     c.add_argument("--model", metavar="NAME", help="embedding model (default: the packaged all-MiniLM-L6-v2)")
-    c.add_argument("--backend", choices=BACKENDS, help="encoder (default onnx-int8)")
+    c.add_argument("--backend", choices=BACKENDS, help="encoder (default: the one chosen for this CPU, as qa index)")
     _reader_flags(c)
 
     c = sub.add_parser("mcp", help="serve the documents to an MCP client over stdio",
@@ -177,6 +181,11 @@ def _print_build(report, config, stream=sys.stderr) -> None:
               f"{report.chunks_removed} removed", file=stream)
     print(f"indexed {_plural(report.files, 'file')} into {_plural(report.chunks, 'chunk')}{skipped} "
           f"in {report.seconds:.1f} s -> {config.index_dir}", file=stream)
+    if report.backend_reason:
+        print(f"encoder: {report.backend}, chosen for this machine: {report.backend_reason}", file=stream)
+    if report.chunks_reused:
+        print(f"{report.chunks_reused} of the {_plural(report.chunks_added, 'chunk')} added took the vectors of an "
+              "identical passage (title and headings included) instead of being embedded again", file=stream)
     if report.unindexed:
         print(f"also in {config.data_dir}: {report.unindexed}", file=stream)
 
@@ -245,7 +254,8 @@ def _run(args: argparse.Namespace) -> int:
                           index_type=getattr(args, "index_type", None), flat_limit=getattr(args, "flat_limit", None),
                           store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
                           engine=getattr(args, "engine", None), ray_address=getattr(args, "ray_address", None),
-                          reader=getattr(args, "reader", None), min_score=getattr(args, "min_score", None))
+                          reader=getattr(args, "reader", None), min_score=getattr(args, "min_score", None),
+                          device=getattr(args, "device", None))
     from .assistant import Assistant
 
     if args.command == "eval":

@@ -8,13 +8,9 @@ then needs no extra encoding at query time.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import shutil
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +20,7 @@ import numpy as np
 
 from .config import BACKENDS, DEFAULT_MODEL
 from .errors import ModelUnavailable
+from .onnx_export import placed_export
 from .records import Tokens
 
 # Never reach for the hub: the model ships inside a package or sits in a local folder.
@@ -32,6 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BATCH_SIZE = 32
+GPU_BATCH_SIZE = 256  # texts per forward pass on a GPU
 
 
 def resolve_model_path(model: str) -> Path:
@@ -74,28 +72,6 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return (rows / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _weights_fingerprint(path: Path) -> str:
-    """Name, size and the sha256 of the first and last MiB of a weights file: stable across reinstalls and
-    copies (unlike its modification time), different for other weights, and quick to compute."""
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        digest.update(f.read(1 << 20))
-        f.seek(max(0, size - (1 << 20)))
-        digest.update(f.read(1 << 20))
-    return f"{path.name}:{size}:{digest.hexdigest()}"
-
-
-def encoder_file(encoder_dir: Path, model: str, model_path: Path, backend: str) -> Path:
-    """Where the ONNX export of `model` for `backend` is kept: named by the model and its weights (see
-    _weights_fingerprint), so other weights are exported again and the same weights never are."""
-    weights = sorted(p for p in model_path.glob("*") if p.suffix in (".safetensors", ".bin"))
-    facts = [model] + [_weights_fingerprint(p) for p in weights]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("_")[-60:] or "model"
-    digest = hashlib.sha256("\0".join(facts).encode("utf-8")).hexdigest()[:12]
-    return encoder_dir / f"{slug}-{digest}-{backend}.onnx"
-
-
 def _special_tokens(tokenizer) -> tuple[np.ndarray, np.ndarray, bool]:
     """The ids the tokenizer puts before and after a text, and whether a chunk's word pieces equal its
     sentences' pieces joined: true for WordPiece after a BERT pre-tokenizer, which splits at every space and
@@ -114,7 +90,7 @@ def _special_tokens(tokenizer) -> tuple[np.ndarray, np.ndarray, bool]:
 class _TorchForward:
     """Token vectors from the transformer, run by torch."""
 
-    def __init__(self, path: Path, threads: int):
+    def __init__(self, path: Path, threads: int, device: str = "cpu"):
         import torch
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
@@ -122,15 +98,16 @@ class _TorchForward:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self.torch = torch
-        self.model = AutoModel.from_pretrained(str(path)).eval()
+        self.device = device
+        self.model = AutoModel.from_pretrained(str(path)).eval().to(device)
         torch.set_num_threads(threads)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self.torch
         with torch.inference_mode():
-            out = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
-                             token_type_ids=torch.zeros_like(torch.from_numpy(ids)))
-        return out.last_hidden_state.numpy()
+            ids_t, mask_t = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+            out = self.model(input_ids=ids_t, attention_mask=mask_t, token_type_ids=torch.zeros_like(ids_t))
+        return out.last_hidden_state.float().cpu().numpy()
 
 
 class _OnnxForward:
@@ -155,20 +132,26 @@ class Embedder:
     """Encodes text with a sentence-transformers model (mean pooling). Cheap to construct; warm_up() loads it.
 
     backend: "torch" runs the model with torch; "onnx" and "onnx-int8" run its ONNX export (int8: MatMul
-    weights quantized per channel), exported once into encoder_dir and reused, without importing torch."""
+    weights quantized per channel) without importing torch: exported once per machine into shared_dir and
+    hard-linked into encoder_dir, the index's own folder (onnx_export.placed_export)."""
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_size: int = 4096, backend: str = "torch",
-                 encoder_dir: Path | None = None, threads: int | None = None, shared_dir: Path | None = None):
+                 encoder_dir: Path | None = None, threads: int | None = None, shared_dir: Path | None = None,
+                 device: str = "cpu"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if backend != "torch" and encoder_dir is None:
             raise ValueError(f"the {backend} backend needs a folder for its exported model")
         self.model_name = model
+        if device != "cpu" and backend != "torch":
+            raise ValueError(f"the {backend} backend runs on the CPU only; the torch one runs on {device}")
         self.backend = backend
+        self.device = device  # cpu, or cuda for the torch backend (batches of GPU_BATCH_SIZE)
         self.encoder_dir = encoder_dir
-        self.shared_dir = shared_dir  # exports shared by every index of this machine, copied from when present
+        self.shared_dir = shared_dir  # exports shared by every index of this machine, linked from when present
         self.threads = threads or len(os.sched_getaffinity(0)) or 1  # the CPUs this process may use
         self._forward = None
+        self.encoder_path: Path | None = None  # the ONNX file run, once loaded (onnx backends)
         self._workers: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
@@ -204,9 +187,10 @@ class Embedder:
                 max_seq = int(settings.get("max_seq_length") or config.get("max_position_embeddings", 512))
                 dimension = int(config["hidden_size"])
                 if self.backend == "torch":
-                    forward = _TorchForward(path, self.threads)
+                    forward = _TorchForward(path, self.threads, self.device)
                 else:
-                    forward = _OnnxForward(self._export(path))
+                    self.encoder_path = self._export(path)
+                    forward = _OnnxForward(self.encoder_path)
             except ModelUnavailable:
                 raise
             except Exception as e:
@@ -221,33 +205,8 @@ class Embedder:
             self._forward = forward
 
     def _export(self, path: Path) -> Path:
-        """The ONNX file beside the index: there already, copied from the shared folder, or exported."""
-        file = encoder_file(self.encoder_dir, self.model_name, path, self.backend)
-        if file.is_file():
-            return file
-        from .onnx_export import export_onnx
-
-        int8 = self.backend == "onnx-int8"
-        shared = encoder_file(self.shared_dir, self.model_name, path, self.backend) if self.shared_dir else None
-        if shared is None or shared == file:
-            return export_onnx(path, file, int8=int8)
-        if not shared.is_file():
-            try:
-                export_onnx(path, shared, int8=int8)
-            except OSError:  # a read-only shared folder: export beside the index only
-                return export_onnx(path, file, int8=int8)
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.stem}-", suffix=".tmp.onnx")
-            os.close(fd)
-            try:
-                shutil.copyfile(shared, tmp)
-                os.replace(tmp, file)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        except OSError:  # a read-only index folder: run the shared copy
-            return shared
-        return file
+        """The ONNX file this index runs (see onnx_export.placed_export: a link to the shared export)."""
+        return placed_export(path, self.model_name, self.backend, self.encoder_dir, self.shared_dir)
 
     @property
     def dimension(self) -> int:
@@ -268,7 +227,7 @@ class Embedder:
         parallel measured faster here than batches on two threads (bench/bench_encoders.py)."""
         forward = self._ready()
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        size = batch_size if self.backend == "torch" else 1
+        size = (GPU_BATCH_SIZE if self.device == "cuda" else batch_size) if self.backend == "torch" else 1
 
         def run(idx: list[int]):
             width = len(rows[idx[0]])

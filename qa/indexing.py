@@ -3,7 +3,9 @@
 Layout of the index folder:
     CURRENT                  the name of the live build, replaced atomically (os.replace)
     builds/<build>/          manifest.json, vectors.faiss, chunks.jsonl, sentences.npy, bm25/
-    encoders/                the model exported to ONNX for the onnx backends (made once, kept)
+    encoders/                the model exported to ONNX for the onnx backends: a hard link to the machine's
+                             shared export (onnx_export.py; a copy where no link can be made), its sha256
+                             in the manifest ("encoder")
     .lock                    held by a running build
 A build writes builds/.tmp-<build>/, renames it into place, then swaps CURRENT: a reader sees
 either the old build or the new one, never a half-written one.
@@ -27,13 +29,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from . import __version__
-from .chunking import chunk_with_tokens, encoder_input, encoder_prefix, load_tokenizer
-from .config import BACKENDS, DEFAULT_BACKEND, Config
+from .chunking import chunk_with_tokens, encoder_input, load_tokenizer, unit_spans
+from .config import BACKENDS, Config
+from .cpu import BackendChoice, build_device, machine_backend
+from .dedup import Reuse
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .lexical import tokenize as lexical_tokenize
+from .onnx_export import export_sha256
 from .reading import file_sha256, list_files, read_corpus, unindexed
 from .records import Chunk, Tokens, file_of
 from .store import FaissStore
@@ -65,6 +72,9 @@ class BuildReport:
     incremental: bool = False
     changed: bool = True  # False: nothing changed since the live build, which stands
     unindexed: str = ""  # what else the data folder holds, e.g. "248 images and 3 other files not indexed"
+    chunks_reused: int = 0  # chunks added that took the vectors of an identical encoder input (dedup.py)
+    backend: str = ""  # the encoder the build ran
+    backend_reason: str = ""  # why, when it was chosen for this CPU (cpu.py) rather than asked for or kept
 
 
 @dataclass(frozen=True)
@@ -118,28 +128,50 @@ def index_kind(config: Config, chunks: int) -> str:
 
 
 def encoder_dir(config: Config) -> Path:
-    """Where the ONNX export is kept: beside the index; with a Milvus store (no local index folder) in the
-    shared cache, made from the packaged model on each machine."""
+    """Where the index's ONNX export is: beside the index (a link to the shared one); with a Milvus store (no
+    local index folder) the shared cache's, made from the packaged model on each machine."""
     if config.store == "milvus":
         return config.cache_dir / ENCODERS_DIR
     return config.index_dir / ENCODERS_DIR
 
 
+def _kept_backend(config: Config) -> bool:
+    """Whether the live build names its encoder (a rebuild keeps it; it is not chosen anew)."""
+    if config.store == "milvus":
+        from .milvus_index import live_manifest
+
+        return (live_manifest(config) or {}).get("backend") in BACKENDS
+    try:
+        manifest = json.loads((current_folder(config.index_dir) / MANIFEST_FILE).read_text(encoding="utf-8"))
+        return manifest["backend"] in BACKENDS
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def new_index_backend(config: Config) -> BackendChoice:
+    """The encoder a new index gets when none is asked for: torch where the build runs on a CUDA GPU, else the
+    one that suits this CPU (cpu.py)."""
+    if build_device(config.device) == "cuda":
+        return BackendChoice("torch", "the build runs on the CUDA GPU, with the torch encoder (questions are "
+                             "encoded on the CPU unless --device cuda)")
+    return machine_backend()
+
+
 def chosen_backend(config: Config) -> str:
-    """The encoder a build uses: the one asked for, else the live build's, else the default."""
+    """The encoder a build uses: the one asked for, else the live build's, else a new index's (new_index_backend)."""
     if config.backend:
         return config.backend
     if config.store == "milvus":
         from .milvus_index import live_manifest
 
         backend = (live_manifest(config) or {}).get("backend")
-        return backend if backend in BACKENDS else DEFAULT_BACKEND
+        return backend if backend in BACKENDS else new_index_backend(config).backend
     folder = current_folder(config.index_dir)
     try:
         backend = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["backend"]
     except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_BACKEND
-    return backend if backend in BACKENDS else DEFAULT_BACKEND
+        return new_index_backend(config).backend
+    return backend if backend in BACKENDS else new_index_backend(config).backend
 
 
 def chunking_settings(config: Config) -> dict:
@@ -226,15 +258,19 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             live = None if full else _loadable_live_build(config)
             shas = _hashes_for(config, live)
         previous = live if live is not None and live.manifest["dimension"] == embedder.dimension and \
-            live.manifest.get("backend") == embedder.backend else None
+            live.manifest.get("backend") == embedder.backend and _same_export(live.manifest, embedder) else None
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
             (FaissStore(embedder.dimension), {})
         plan = Plan.of(old_files, shas)
+        choice = new_index_backend(config)
+        chosen = choice.reason if not config.backend and previous is None and embedder.backend == choice.backend \
+            and not _kept_backend(config) else ""
+        reuse = Reuse.of_live(store, plan.gone + plan.updated)  # before their chunks leave the store
         chunks_removed = store.remove_files(plan.gone + plan.updated)
         files: dict[str, dict] = {s: old_files[s] for s in plan.unchanged}
         words: dict[str, list[str]] = {}  # BM25 tokens of the chunks embedded here, by text
         chunks_added, skipped = ingest(config, embedder, store, shas, plan.updated + plan.added, files, warn, progress,
-                                       words=words)
+                                       words=words, reuse=reuse)
         if not len(store):
             raise EmptyCorpus(f"no readable document (.txt, .md, .rst, .html, .pdf, .docx, .jsonl) in {config.data_dir}; add some, then run: "
                               f"{rebuild_command(config)}")
@@ -245,6 +281,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "format_version": FORMAT_VERSION,
             "model": config.model,
             "backend": embedder.backend,
+            **({"backend_reason": chosen} if chosen else {}),
             "dimension": embedder.dimension,
             "index_type": store.kind,
             "chunking": chunking_settings(config),
@@ -254,11 +291,26 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
             "chunk_count": len(store),
             "versions": dict(_versions(embedder.backend)),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **({"encoder": _export_record(embedder)} if embedder.encoder_path else {}),
         }
         folder = _publish(config.index_dir, store, lexical, manifest)
     return plan.report(files, chunks=len(store), skipped=skipped, seconds=time.perf_counter() - t0, folder=folder,
                        chunks_added=chunks_added, chunks_removed=chunks_removed, incremental=previous is not None,
-                       unindexed=unindexed(config.data_dir).summary())
+                       unindexed=unindexed(config.data_dir).summary(), chunks_reused=reuse.reused,
+                       backend=embedder.backend, backend_reason=chosen)
+
+
+def _export_record(embedder: Embedder) -> dict:
+    """The ONNX export a build's vectors come from, by name and content (see onnx_export.py)."""
+    return {"file": embedder.encoder_path.name, "sha256": export_sha256(embedder.encoder_path)}
+
+
+def _same_export(manifest: dict, embedder: Embedder) -> bool:
+    """Whether the embedder runs the export the manifest's vectors came from (True where either is unknown: an
+    older build, torch). Another one (re-exported by other library versions) makes the next build a full one,
+    so that one index never mixes vectors of two exports."""
+    recorded = (manifest.get("encoder") or {}).get("sha256")
+    return not recorded or embedder.encoder_path is None or recorded == export_sha256(embedder.encoder_path)
 
 
 @dataclass(frozen=True)
@@ -286,12 +338,14 @@ class Plan:
 
 def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None], only: list[str],
            files: dict[str, dict], warn: Callable[[str], None], progress: bool,
-           words: dict[str, list[str]] | None = None) -> tuple[int, int]:
+           words: dict[str, list[str]] | None = None, reuse: Reuse | None = None) -> tuple[int, int]:
     """Read, chunk and embed the given files into the store, counting each file's chunks in `files` (a file
     skipped with a warning gets an entry with none, so the next build sees no change); returns (chunks added,
     files skipped). shas: each file's sha256, or None where it is hashed as it is read. words: filled with the
-    BM25 tokens of the chunks embedded here (by text), worked out beside the encoder. config.engine "ray" does
-    it on a Ray cluster instead."""
+    BM25 tokens of the chunks embedded here (by text), worked out beside the encoder. reuse: the encoder inputs
+    the store holds vectors for (a chunk with one of them is not encoded again; it counts the chunks that were
+    not); None: a table of this build's own (no reuse for a store that cannot give vectors back: Milvus).
+    config.engine "ray" does it on a Ray cluster instead (no reuse there)."""
     from tqdm import tqdm
 
     warnings: list[str] = []
@@ -315,7 +369,7 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
             bar.update(min(1, bar.total - bar.n))  # a file's chunks may come in several groups
     else:
         added = _ingest_here(config, embedder, store, set(only), files, note, bar, {} if words is None else words,
-                             read)
+                             read, Reuse(store) if reuse is None else reuse)
     bar.update(max(0, bar.total - bar.n))  # skipped files count as done
     bar.close()
     for source in only:
@@ -325,7 +379,8 @@ def ingest(config: Config, embedder: Embedder, store, shas: dict[str, str | None
 
 
 def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], files: dict[str, dict],
-                 note: Callable[[str], None], bar, words: dict[str, list[str]], read: dict[str, str]) -> int:
+                 note: Callable[[str], None], bar, words: dict[str, list[str]], read: dict[str, str],
+                 reuse: Reuse) -> int:
     added = 0
     tokenizer = load_tokenizer(embedder.path)
     pending: list[tuple[Chunk, Tokens, list[tuple[int, int]]]] = []
@@ -336,7 +391,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     # runs each batch on every core already, one group at a time.
     at_once = 2 if embedder.backend != "torch" and embedder.threads > 1 else 1  # one thread (serving): one run
     with ThreadPoolExecutor(at_once, thread_name_prefix="qa-embed") as embedding:
-        running: deque[Future] = deque()
+        running: deque[tuple[list, list[bytes], list[int], Future]] = deque()  # (items, keys, fresh, job)
 
         remaining: dict[str, int] = {}  # chunks not yet stored, by file: a file is done when it reaches 0
 
@@ -353,9 +408,10 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
             bar.update(min(done, bar.total - bar.n))
 
         def embed(items: list) -> None:
-            running.append(embedding.submit(_embed, embedder, items))
+            keys, fresh = reuse.split(items)  # only the first chunk of each new encoder input is encoded
+            running.append((items, keys, fresh, embedding.submit(_embed, embedder, [items[i] for i in fresh])))
             if len(running) == at_once:
-                stored(_store(store, running.popleft().result(), words))
+                stored(_store(store, running.popleft(), words, reuse))
 
         try:
             for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read):
@@ -373,9 +429,9 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
             if pending:
                 embed(pending)
             while running:
-                stored(_store(store, running.popleft().result(), words))
+                stored(_store(store, running.popleft(), words, reuse))
         finally:
-            for job in running:
+            for *_, job in running:
                 job.cancel()
     return added
 
@@ -420,24 +476,24 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
         reader.join()
 
 
-def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
-    """The chunk's answer units as offsets into its encoder input (title and heading path, then its text)."""
-    shift = len(encoder_prefix(chunk)) - chunk.start
-    return [(s + shift, e + shift) for s, e in chunk.units]
-
-
 def _embed(embedder: Embedder, group: list[tuple[Chunk, Tokens, list]]):
-    """(chunks, their vectors, their units' vectors, their BM25 tokens by encoder input) of one group."""
+    """(their vectors, their units' vectors, their BM25 tokens by encoder input) of one group's chunks."""
+    if not group:
+        return np.zeros((0, embedder.dimension), dtype=np.float32), [], {}
     chunks, tokens, spans = zip(*group)
     texts = [encoder_input(c) for c in chunks]
     vectors, sentence_vectors = embedder.encode_with_sentences(texts, list(spans), tokens=list(tokens))
-    return list(chunks), vectors, sentence_vectors, dict(zip(texts, lexical_tokenize(texts)))
+    return vectors, sentence_vectors, dict(zip(texts, lexical_tokenize(texts)))
 
 
-def _store(store: FaissStore, embedded, words: dict[str, list[str]]) -> list[Chunk]:
-    chunks, vectors, sentence_vectors, tokens = embedded
-    store.add(chunks, vectors, sentence_vectors)
-    words.update(tokens)  # BM25 tokens by encoder input
+def _store(store: FaissStore, running: tuple, words: dict[str, list[str]], reuse: Reuse) -> list[Chunk]:
+    """Store one group's chunks in order, the encoded ones' vectors with the reused ones' (see dedup.py)."""
+    items, keys, fresh, job = running
+    vectors, sentence_vectors, tokens = job.result()
+    vectors, sentence_vectors = reuse.assemble(keys, fresh, vectors, sentence_vectors)
+    chunks = [c for c, _, _ in items]
+    reuse.remember(keys, store.add(chunks, vectors, sentence_vectors))
+    words.update(tokens)  # BM25 tokens by encoder input (a reused chunk's are its first one's)
     return chunks
 
 
@@ -543,6 +599,9 @@ def check_manifest(manifest: dict, config: Config, where: str, index_types: tupl
             not isinstance(files, dict) or not all(isinstance(f, dict) and isinstance(f.get("sha256"), str)
                                                    and isinstance(f.get("chunks"), int) for f in files.values()):
         raise IndexCorrupt(f"the manifest in {where} is incomplete; rebuild it with: {rebuild}")
+    if "encoder" in manifest and not (isinstance(manifest["encoder"], dict) and
+                                      isinstance(manifest["encoder"].get("sha256"), str)):
+        raise IndexCorrupt(f"the manifest in {where} names its encoder export wrongly; rebuild it with: {rebuild}")
     if manifest.get("model") != config.model:
         raise IndexMismatch(f"the index in {where} was built with model {manifest.get('model')!r}, "
                             f"this run uses {config.model!r}; rebuild it with: {rebuild}")
@@ -572,7 +631,7 @@ def load_index(config: Config) -> LoadedIndex:
         raise IndexMissing(f"no index in {config.index_dir}; build it with: {rebuild}")
     try:
         manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
-        version = manifest["format_version"]
+        manifest["format_version"]  # KeyError, TypeError: not a manifest
     except (OSError, ValueError, KeyError, TypeError):
         raise IndexCorrupt(f"the index in {config.index_dir} has no readable manifest; rebuild it with: {rebuild}") from None
     check_manifest(manifest, config, str(config.index_dir), ("flat", "ivf"))

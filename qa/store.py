@@ -30,7 +30,7 @@ def ivf_lists(n: int) -> int:
 
 
 class VectorStore(Protocol):
-    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None: ...
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> list[int]: ...
     def remove(self, sources: Iterable[str]) -> int: ...
     def remove_files(self, files: Iterable[str]) -> int: ...
     def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[float, Chunk]]]: ...
@@ -85,17 +85,26 @@ class FaissStore:
             index = ivf_index(vectors, ids)
         self.index = index
 
-    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> None:
+    def add(self, chunks: list[Chunk], vectors: np.ndarray, sentence_vectors: list[np.ndarray]) -> list[int]:
+        """Store the chunks under new ids (returned, in order)."""
         if not len(chunks) == len(vectors) == len(sentence_vectors):
             raise ValueError(f"{len(chunks)} chunks, {len(vectors)} vectors, {len(sentence_vectors)} sentence sets")
         if not chunks:
-            return
+            return []
         ids = np.arange(self.next_id, self.next_id + len(chunks), dtype=np.int64)
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
         self.chunks.update(zip(ids.tolist(), chunks))
         self.sentences.update(zip(ids.tolist(), (np.asarray(v, dtype=np.float16) for v in sentence_vectors)))
         self._by_chunk_id = None
         self.next_id += len(chunks)
+        return ids.tolist()
+
+    def stored(self, ids: list[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vectors and float16 unit vectors kept for the given store ids, as add was given them."""
+        if not ids:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        vectors = np.asarray(self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64)), dtype=np.float32)
+        return vectors, [self.sentences[i] for i in ids]
 
     def sentence_vectors(self, chunk: Chunk) -> np.ndarray:
         """Unit-length vectors of the chunk's answer units, in the order of chunk.units."""

@@ -2,7 +2,9 @@
 backend, queries use the index's backend, and the query path of an ONNX index never imports torch."""
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 
@@ -11,9 +13,11 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.config import ROOT, Config, build_config
-from qa.embedding import Embedder, encoder_file
+from qa import onnx_export
+from qa.embedding import Embedder
+from qa.onnx_export import encoder_file
 from qa.errors import IndexMismatch
-from qa.indexing import build_index, current_folder
+from qa.indexing import current_folder
 
 from conftest import DEFAULT_DATA, run_qa
 
@@ -48,19 +52,83 @@ def test_onnx_backends_agree_with_torch(torch_embedder, tmp_path, backend, min_c
         assert (a.astype(np.float32) * b.astype(np.float32)).sum(axis=1).min() >= min_cosine - 0.01
 
 
-def test_the_export_is_made_once_and_kept_beside_the_index(tmp_path):
+def _count_exports(monkeypatch) -> list:
+    made = []
+    original = onnx_export.export_onnx
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **kw: made.append(a[1]) or original(*a, **kw))
+    return made
+
+
+def test_a_second_index_links_the_shared_export_instead_of_exporting_again(tmp_path, monkeypatch):
+    made = _count_exports(monkeypatch)
     shared = tmp_path / "shared"
     first = Embedder(backend="onnx-int8", encoder_dir=tmp_path / "a", shared_dir=shared)
     first.warm_up()
-    made = encoder_file(tmp_path / "a", first.model_name, first.path, "onnx-int8")
     exported = encoder_file(shared, first.model_name, first.path, "onnx-int8")
-    assert made.is_file() and exported.is_file() and made.read_bytes() == exported.read_bytes()
-    stamp = exported.stat().st_mtime_ns
+    assert made == [exported] and first.encoder_path == encoder_file(tmp_path / "a", first.model_name, first.path,
+                                                                     "onnx-int8")
     second = Embedder(backend="onnx-int8", encoder_dir=tmp_path / "b", shared_dir=shared)
-    second.warm_up()  # copied, not exported again
-    assert exported.stat().st_mtime_ns == stamp
-    assert np.allclose(first.encode(TEXTS), second.encode(TEXTS))
+    second.warm_up()
+    assert made == [exported]  # not exported again: the index folder links the shared file
+    assert first.encoder_path.stat().st_ino == second.encoder_path.stat().st_ino == exported.stat().st_ino
+    assert exported.stat().st_nlink == 3  # one file on disk for the cache and both index folders
+    assert np.array_equal(first.encode(TEXTS), second.encode(TEXTS))
     assert not list((tmp_path / "a").glob(".*tmp*")) and not list(shared.glob(".*tmp*"))
+    (tmp_path / "c").mkdir()  # an index folder holding a copy (made before links): a link from its next start on
+    copy = tmp_path / "c" / exported.name
+    shutil.copyfile(exported, copy)
+    Embedder(backend="onnx-int8", encoder_dir=tmp_path / "c", shared_dir=shared).warm_up()
+    assert made == [exported] and copy.stat().st_ino == exported.stat().st_ino
+
+
+def test_where_no_link_can_be_made_the_index_gets_a_copy(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    Embedder(backend="onnx-int8", encoder_dir=tmp_path / "a", shared_dir=shared).warm_up()
+    made = _count_exports(monkeypatch)
+
+    def refuse(*_):
+        raise OSError(18, "Invalid cross-device link")  # EXDEV: the cache on another file system
+
+    monkeypatch.setattr(onnx_export.os, "link", refuse)
+    copied = Embedder(backend="onnx-int8", encoder_dir=tmp_path / "b", shared_dir=shared)
+    copied.warm_up()
+    exported = encoder_file(shared, copied.model_name, copied.path, "onnx-int8")
+    assert not made and copied.encoder_path.stat().st_ino != exported.stat().st_ino
+    assert copied.encoder_path.read_bytes() == exported.read_bytes()
+
+
+def test_an_index_runs_without_its_shared_export_and_records_the_one_it_ran(tmp_path, monkeypatch):
+    shutil.copytree(DEFAULT_DATA, tmp_path / "data")
+    config = build_config({}, data_dir=tmp_path / "data", index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    report = Assistant(config).build(warn=pytest.fail)
+    manifest = json.loads((report.folder / "manifest.json").read_text())
+    linked = config.index_dir / "encoders" / manifest["encoder"]["file"]
+    shared = config.cache_dir / "encoders" / manifest["encoder"]["file"]
+    assert linked.stat().st_ino == shared.stat().st_ino
+    assert manifest["encoder"]["sha256"] == hashlib.sha256(linked.read_bytes()).hexdigest()
+    made = _count_exports(monkeypatch)
+
+    shutil.rmtree(config.cache_dir)  # the shared cache deleted: the index's own link runs, and seeds it again
+    assert Assistant(config).ask("Who directs the Secretariat?").citations
+    assert not made and shared.stat().st_ino == linked.stat().st_ino
+
+    moved = build_config({}, data_dir=config.data_dir, index_dir=tmp_path / "moved", cache_dir=tmp_path / "other")
+    shutil.copytree(config.index_dir, moved.index_dir)  # another machine: real copies, an empty cache
+    assert Assistant(moved).ask("Who directs the Secretariat?").citations
+    assert not made and (moved.cache_dir / "encoders" / linked.name).is_file()
+
+    shutil.rmtree(moved.cache_dir)  # moved without its export, onto a machine without one: exported there
+    shutil.rmtree(moved.index_dir / "encoders")
+    assert Assistant(moved).ask("Who directs the Secretariat?").citations
+    assert made == [moved.cache_dir / "encoders" / linked.name]
+    (moved.data_dir / "more.txt").write_text("The Secretariat has its seat in Vienna.\n", encoding="utf-8")
+    again = Assistant(moved).build(warn=pytest.fail)
+    assert again.incremental and again.chunks_added == 1  # the same export (the same bytes): the build extends
+
+    live = again.folder / "manifest.json"  # vectors of another export (other library versions, say) are not mixed
+    live.write_text(json.dumps({**json.loads(live.read_text()), "encoder": {"file": linked.name, "sha256": "0" * 64}}))
+    (moved.data_dir / "more.txt").write_text("The Secretariat has its seat in Vienna, Austria.\n", encoding="utf-8")
+    assert not Assistant(moved).build(warn=pytest.fail).incremental
 
 
 def _config(tmp_path, **kw):

@@ -190,8 +190,10 @@ def test_an_incremental_build_equals_a_full_build(tmp_path, embedder, monkeypatc
                         lambda texts, spans, **kw: embedded.extend(texts) or original(texts, spans, **kw))
     report = build_index(inc, embedder, warn=lambda m: None)
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 2, 1, 4)
-    assert report.incremental and report.chunks_added == len(embedded) > 0
+    assert report.incremental and report.chunks_added == len(embedded) + report.chunks_reused > 0
     assert not any("topic 0" in t or "topic 3" in t for t in embedded)  # unchanged files were not embedded
+    # the unchanged document of a changed .jsonl file keeps its vectors: its encoder input is not encoded again
+    assert report.chunks_reused == 1 and not any("Alpha" in t for t in embedded)
 
     full = build_config({}, data_dir=data, index_dir=tmp_path / "full")
     build_index(full, embedder, warn=lambda m: None)

@@ -1,0 +1,68 @@
+"""What suits this machine: the encoder for a new index when none is asked for (from the CPU's features), and
+whether builds run on a CUDA GPU.
+
+int8 matrix products are fast only with int8 dot-product instructions: AVX-512 VNNI, AVX-VNNI or AMX on
+x86, the dot-product extension on ARM. There the int8 ONNX export runs about 3x faster than float32 (and
+3x torch); elsewhere (AVX2 only) it is no faster than the float32 export and slightly less accurate, and
+the float32 export is still faster than torch (bench/bench_encoders.py prints these figures per machine).
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+INT8_FEATURES = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX", "asimddp": "ARM dot product"}
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    backend: str
+    reason: str  # one clause, e.g. "this CPU has AVX-512 VNNI: int8 runs about 3x faster than float32"
+
+
+@functools.cache
+def cpu_features() -> frozenset[str]:
+    """The feature flags of this machine's CPU (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def choose_backend(features: frozenset[str]) -> BackendChoice:
+    found = [name for flag, name in INT8_FEATURES.items() if flag in features]
+    if found:
+        return BackendChoice("onnx-int8", f"this CPU has {found[0]}: int8 runs about 3x faster than float32")
+    if not features:
+        return BackendChoice("onnx", "this CPU's features are unknown: float32 ONNX, which is fast everywhere")
+    return BackendChoice("onnx", "this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX): "
+                         "int8 would be no faster than float32 there, and slightly less accurate")
+
+
+@functools.cache
+def machine_backend() -> BackendChoice:
+    """The encoder a new index gets on this machine when none is asked for."""
+    return choose_backend(cpu_features())
+
+
+@functools.cache
+def cuda_available() -> bool:
+    """Whether torch can use a CUDA GPU here (torch is imported only where an NVIDIA driver is installed)."""
+    if not (Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()):
+        return False
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # a CPU-only torch, or a broken driver: no GPU
+        return False
+
+
+def build_device(device: str) -> str:
+    """Where a build runs its encoder: "cuda" when asked for, or for "auto" where a CUDA GPU is usable."""
+    return "cuda" if device == "cuda" or (device == "auto" and cuda_available()) else "cpu"
