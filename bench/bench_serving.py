@@ -2,8 +2,9 @@
 
     python bench/bench_serving.py [--starts 3] [--clients 16] [--per-client 50]
 
-- `python app.py` (index already built) to the first served page and to the first answered question,
-  median of --starts fresh starts, and the server's memory after that first answer;
+- `python app.py` (index already built) to the first served page (the light chat, before Gradio), to the
+  first answered question and to the full chat (Gradio) served, median of --starts fresh starts, and the
+  server's memory after that first answer;
 - a fresh `python -m qa ask` to its printed answer, median of 5;
 - POST /api/ask from one client, one question at a time (own question set, vectors not cached): p50/p95;
 - --clients concurrent clients asking --per-client questions each: throughput, p50/p95, errors and 429s.
@@ -23,7 +24,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, jsonl_texts, percentile  # noqa: E402
+from common import cpu_flags, free_port, jsonl_texts, percentile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = jsonl_texts(ROOT / "eval" / "osce" / "queries.jsonl")
@@ -38,6 +39,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+CHAT_READY: list[float] = []  # seconds from the start to the full chat (Gradio) being served, per start
 STORE: dict[str, str] = {}  # QA_STORE / QA_MILVUS_URI for every process started, from --milvus-uri
 
 
@@ -77,7 +79,11 @@ def _first_page_and_answer(proc: subprocess.Popen, url: str, t: float) -> tuple[
     page = time.perf_counter() - t
     r = httpx.post(url + "/api/ask", json={"question": "Who directs the Secretariat?"}, timeout=120)
     r.raise_for_status()
-    return proc, url, page, time.perf_counter() - t
+    first = time.perf_counter() - t
+    while httpx.get(url + "/config", timeout=120).status_code != 200:  # Gradio's: waits until the full chat is up
+        time.sleep(0.1)
+    CHAT_READY.append(time.perf_counter() - t)
+    return proc, url, page, first
 
 
 def ask_loop(url: str, questions: list[str], times: list[float], failures: list[int]) -> None:
@@ -112,8 +118,10 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait()
-    print(f"python app.py: first page {statistics.median(pages):.2f} s, first answer {statistics.median(firsts):.2f} s "
-          f"(median of {args.starts}); server memory after it {statistics.median(memory):.0f} MB")
+    print(f"cpu: {cpu_flags()}")
+    print(f"python app.py: first page {statistics.median(pages):.2f} s, first answer {statistics.median(firsts):.2f} s, "
+          f"full chat {statistics.median(CHAT_READY[-args.starts:]):.2f} s (median of {args.starts}); server memory "
+          f"after it {statistics.median(memory):.0f} MB")
 
     asks = []
     for _ in range(5):

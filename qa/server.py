@@ -9,6 +9,7 @@ Origins allowed by config may call the API and frame the pages.
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import logging
 import socket
 from pathlib import Path
@@ -25,11 +26,13 @@ from pydantic import BaseModel, Field, StrictInt
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
 from .config import Config
 from .errors import BadQuestion, Busy, IndexBusy, NotReady, QAError, ServerUnavailable, told
 from .access import Attempts, token_ok
+from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
 
@@ -60,18 +63,44 @@ def _origin_allowed(config: Config, origin: str | None, host: str | None) -> boo
 
 
 def create_app(assistant: Assistant, config: Config):
-    import gradio as gr
-
+    """The app. The chat page and the MCP server are built on a thread once the server has started (their
+    imports take seconds); the API and a light chat page answer meanwhile. app.state.late holds the two."""
     from . import openai_api
-    from .mcp_server import build_mcp
-    from .web import CSS, build_app, default_examples
 
-    mcp_app = build_mcp(assistant, lambda work: gate(work)).streamable_http_app(
-        streamable_http_path="/mcp", stateless_http=True, json_response=True, host=config.host)
+    def build_chat():  # imports Gradio: seconds on a slow CPU, so it is done in the background
+        import tqdm
+
+        # Gradio's progress tracking patches tqdm's methods to read an attribute its patched __init__ sets: a
+        # progress bar of a build already running (made before the patch) needs it too, or its next update fails
+        tqdm.tqdm._progress = None
+        import gradio as gr
+
+        from .web import CSS, build_app, default_examples
+
+        demo = build_app(assistant, default_examples(config))
+        demo.queue(default_concurrency_limit=config.max_concurrent,
+                   max_size=WAITING_PER_SLOT * config.max_concurrent)
+        holder = gr.mount_gradio_app(FastAPI(), demo, path="", footer_links=["api"], show_error=False,
+                                     ssr_mode=False, theme=gr.themes.Default(), css=CSS)
+        demo.has_launched = True  # as launch() sets it: Gradio checks the file paths in requests only after that
+        return holder
+
+    def build_mcp_app():
+        from .mcp_server import build_mcp
+
+        return build_mcp(assistant, gate).streamable_http_app(
+            streamable_http_path="/mcp", stateless_http=True, json_response=True, host=config.host)
+
+    def light_page(scope):  # the chat page while Gradio loads: the embed's light chat, which then becomes it
+        if scope["path"] == "/" and scope.get("method") in ("GET", "HEAD"):
+            return HTMLResponse((STATIC / "embed.html").read_text(encoding="utf-8"))
+        return None
+
+    chat, mcp = Late("chat page", build_chat, light_page), Late("MCP server", build_mcp_app)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        async with mcp_app.router.lifespan_context(mcp_app):  # the MCP session manager's task group
+        async with started_in_background([chat, mcp]):
             yield
 
     app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
@@ -161,7 +190,8 @@ def create_app(assistant: Assistant, config: Config):
         return await api_ask(body)
 
     app.include_router(openai_api.router(answered, assistant, MAX_BODY_CHARS))
-    app.router.routes.extend(mcp_app.routes)  # POST/GET/DELETE /mcp
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+    app.state.late = (chat, mcp)
     if config.access_token:
         add_login_routes(app, config, attempts)
 
@@ -243,7 +273,8 @@ def create_app(assistant: Assistant, config: Config):
 
     @app.get("/gradio.js", include_in_schema=False)
     def gradio_js():
-        return FileResponse(Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js",
+        gradio = Path(importlib.util.find_spec("gradio").origin).parent  # found without importing it (seconds)
+        return FileResponse(gradio / "templates" / "frontend" / "gradio.js",
                             media_type="text/javascript")
 
     if config.access_token:  # inside CORS, so that a refusal still carries the CORS headers a browser needs
@@ -270,11 +301,7 @@ def create_app(assistant: Assistant, config: Config):
         return response
 
 
-    demo = build_app(assistant, default_examples(config))
-    demo.queue(default_concurrency_limit=config.max_concurrent, max_size=WAITING_PER_SLOT * config.max_concurrent)
-    app = gr.mount_gradio_app(app, demo, path="", footer_links=["api"], show_error=False, ssr_mode=False,
-                              theme=gr.themes.Default(), css=CSS)
-    demo.has_launched = True  # as launch() sets it: Gradio checks the file paths in requests only after that
+    app.mount("", chat)  # after every other route: Gradio's page and API
     return app
 
 
@@ -308,7 +335,7 @@ def serve(assistant: Assistant, config: Config, sock: socket.socket | None = Non
     import uvicorn
 
     sock = sock or bind(config.host, config.port)
-    app = create_app(assistant, config)  # imports gradio: most of the start-up time, so prepare starts after it
+    app = create_app(assistant, config)  # quick: Gradio and the MCP server are imported once it serves
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     if prepare is not None:
         def failed(_error: QAError) -> None:

@@ -1,0 +1,89 @@
+"""The first page comes before Gradio: the server answers with a light chat while the full chat is still being
+imported and built, a question asked there is answered, and the page becomes the full chat without a reload.
+
+The server is the real app on 127.0.0.1 in this process, driven by real Chromium; the only thing the test
+does to it is hold the chat page's build until it has asked its question, so the window cannot close early.
+"""
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from conftest import DEFAULT_DATA
+
+QUESTION = "Who directs the Secretariat?"
+
+
+@pytest.fixture()
+def held_app(assistant, default_index):
+    import uvicorn
+
+    from qa.config import build_config
+    from qa.server import bind, create_app
+
+    config = build_config({}, data_dir=DEFAULT_DATA, index_dir=default_index)
+    app = create_app(assistant, config)
+    chat = app.state.late[0]
+    release = threading.Event()
+    build = chat._build
+    chat._build = lambda: release.wait(120) and build()  # the import and build, held until released
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    for _ in range(200):
+        try:
+            httpx.get(url + "api/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            threading.Event().wait(0.05)
+    yield url, release, chat
+    release.set()
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_a_question_asked_while_the_chat_loads_is_answered_and_the_page_becomes_the_chat(held_app, browser):
+    url, release, chat = held_app
+    page = browser.new_page()
+    page.goto(url)
+    assert not chat.ready
+    banner = page.locator("#loading")
+    banner.wait_for()
+    assert "loading" in banner.inner_text()
+    api = httpx.post(url + "api/ask", json={"question": QUESTION}, timeout=60)  # the API does not wait for Gradio
+    assert api.status_code == 200 and api.json()["citations"]
+    page.evaluate("window.__samePage = true")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".msg.bot details").wait_for(timeout=30_000)  # the answer, with its sources
+    assert "Secretary General" in page.locator("#log").inner_text()
+    assert not chat.ready  # all of that happened before the full chat existed
+    release.set()
+    page.locator("#switch").wait_for(timeout=120_000)  # a question was asked here: it offers, not forces, the switch
+    assert "ready" in banner.inner_text()
+    page.locator("#switch").click()
+    page.locator("#qa-question textarea").wait_for(timeout=30_000)
+    assert page.evaluate("window.__samePage === true") and page.url == url  # no reload, no navigation
+    page.locator("#qa-question textarea").fill(QUESTION)
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
+    assert "Secretary General" in page.locator("#qa-chat").inner_text()
+    page.close()
+
+
+def test_a_page_opened_before_the_chat_is_ready_becomes_it_by_itself(held_app, browser):
+    url, release, chat = held_app
+    page = browser.new_page()
+    page.goto(url)
+    page.locator("#loading").wait_for()
+    page.evaluate("window.__samePage = true")
+    release.set()
+    page.locator("#qa-question textarea").wait_for(timeout=120_000)  # nothing asked yet: it switches at once
+    assert page.evaluate("window.__samePage === true")
+    fresh = httpx.get(url, headers={"Accept": "text/html"}, timeout=30)
+    assert 'id="loading"' not in fresh.text and "gradio" in fresh.text.lower()  # now / is the full chat itself
+    page.close()
