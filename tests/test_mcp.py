@@ -25,6 +25,15 @@ async def _exercise(target) -> dict:
     return {"tools": tools, "search": search, "ask": ask, "empty": empty, "too_many": too_many}
 
 
+def _run(target) -> dict:
+    """_exercise on a thread of its own: the session's browser (Playwright's sync API) keeps an event loop
+    running on this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, _exercise, target).result()
+
+
 def _check(out: dict) -> None:
     assert set(out["tools"]) == {"search_documents", "ask_documents"}
     assert "question" in out["tools"]["ask_documents"].input_schema["properties"]
@@ -46,8 +55,8 @@ def test_mcp_over_stdio(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(tmp_path / "index")})
     params = StdioServerParameters(command=sys.executable, args=["-m", "qa", "mcp"], env=env, cwd=str(ROOT))
-    _check(anyio.run(_exercise, params))
+    _check(_run(params))
 
 
 def test_mcp_over_http(served_app):
-    _check(anyio.run(_exercise, served_app + "mcp"))
+    _check(_run(served_app + "mcp"))
