@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import cpu_flags  # noqa: E402
 
 
 def main() -> None:
@@ -156,15 +158,6 @@ def merge(parts: list[dict]) -> dict:
 
 def pct(n: int, d: int) -> str:
     return f"{100 * n / d:.0f}%" if d else "-"
-
-
-def cpu_flags() -> str:
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    wanted = ["avx2", "avx512f", "avx512_vnni", "amx_int8"]
-    return " ".join(f for f in wanted if f in flags) + f", {os.cpu_count()} cpus"
 
 
 if __name__ == "__main__":

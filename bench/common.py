@@ -59,3 +59,15 @@ def squad_files(folder: Path, docs: int) -> Path:
             row = json.loads(line)
             (data / f"{row['id']}.txt").write_text(row["text"] + "\n", encoding="utf-8")
     return data
+
+
+def cpu_flags() -> str:
+    """The CPU features the figures depend on (int8 is fast only with AVX-512 VNNI or AMX), and the core count."""
+    import os
+
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    wanted = ["avx2", "avx512f", "avx512_vnni", "amx_int8"]
+    return " ".join(f for f in wanted if f in flags) + f", {os.cpu_count()} cpus"
