@@ -5,13 +5,15 @@ Off unless Config.access_token is set. Then (the README's table):
   /api/* and /docs, /openapi.json                   -> the access token as a bearer token, or a session
   /v1/*, /mcp                                       -> the bearer token
   /widget.js, /embed, /embed/ask                    -> a session (bearer for /embed/ask); public with public_widget
-  /api/documents                                    -> the admin token, checked by the route (as without this)
+  POST /api/documents                               -> the admin token, checked by the route (as without this)
   /login, /logout                                   -> public
+Public means public for the methods those routes serve (PUBLIC_ROUTES); any other method needs a session.
   /api/health                                       -> public, but its details only with credentials
 Unknown routes need a session, so a route added later is protected until the table says otherwise.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -35,26 +37,35 @@ class Need(Enum):
     ADMIN = "admin token"  # checked by the route itself (QA_ADMIN_TOKEN), not by the guard
 
 
-def need(path: str, public_widget: bool) -> Need:
-    """What a request to path must bring when access control is on."""
-    if path == "/api/documents":
+READING = ("GET", "HEAD")
+# (path, methods) open without the access token; any other method on these paths needs a session as well
+PUBLIC_ROUTES = {"/login": ("GET", "HEAD", "POST"), "/logout": READING, "/api/health": READING}
+WIDGET_ROUTES = {"/widget.js": READING, "/embed": READING, "/embed/ask": ("POST",)}
+
+
+def need(path: str, public_widget: bool, method: str = "GET") -> Need:
+    """What a request (method, path) must bring when access control is on."""
+    if path == "/api/documents" and method == "POST":
         return Need.ADMIN
-    if path in ("/login", "/logout", "/api/health"):
+    if method in PUBLIC_ROUTES.get(path, ()) or (public_widget and method in WIDGET_ROUTES.get(path, ())):
         return Need.PUBLIC
     if path.startswith("/v1/") or path == "/v1" or path == "/mcp" or path.startswith("/mcp/"):
         return Need.BEARER
     if path in ("/widget.js", "/embed"):
-        return Need.PUBLIC if public_widget else Need.SESSION
+        return Need.SESSION
     if path == "/embed/ask":
-        return Need.PUBLIC if public_widget else Need.EITHER
+        return Need.EITHER
     if path.startswith("/api/") or path in ("/docs", "/openapi.json") or path.startswith("/docs-assets/"):
         return Need.EITHER
     return Need.SESSION
 
 
 def token_ok(expected: str, given: str | None) -> bool:
-    """Constant-time comparison; with no token configured, nothing matches."""
-    return bool(expected) and given is not None and hmac.compare_digest(expected.encode(), given.encode())
+    """Constant-time comparison (of digests, so that not even the length shows); with no token configured,
+    nothing matches."""
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(hashlib.sha256(expected.encode()).digest(), hashlib.sha256(given.encode()).digest())
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -64,6 +75,13 @@ def bearer(authorization: str | None) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4)
+def _session_key(access_token: str) -> bytes:
+    """The cookies' signing key: scrypt of the token (slow on purpose, so that a cookie does not let anyone test
+    guesses of the token quickly offline)."""
+    return hashlib.scrypt(access_token.encode(), salt=b"qa session v1", n=2**14, r=8, p=1, dklen=32)
+
+
 @dataclass(frozen=True)
 class Sessions:
     """Login cookies: expiry and a nonce, signed with a key derived from the access token (so changing the
@@ -71,8 +89,7 @@ class Sessions:
     access_token: str
 
     def _sign(self, payload: str) -> str:
-        key = hashlib.sha256(b"qa session v1\x00" + self.access_token.encode()).digest()
-        return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(_session_key(self.access_token), payload.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, now: float | None = None) -> str:
         payload = f"{int((now or time.time()) + SESSION_SECONDS)}.{secrets.token_hex(8)}"
@@ -96,14 +113,14 @@ class Attempts:
 
     def locked_for(self, address: str, now: float | None = None) -> int:
         """Seconds until this address may try again (0: it may now)."""
-        now = now or time.time()
+        now = now or time.monotonic()
         recent = [t for t in self._failures.get(address, ()) if t > now - FAILURE_WINDOW_SECONDS]
         if len(recent) < MAX_FAILURES:
             return 0
         return max(1, int(recent[0] + FAILURE_WINDOW_SECONDS - now) + 1)
 
     def failed(self, address: str, now: float | None = None) -> None:
-        now = now or time.time()
+        now = now or time.monotonic()
         times = [t for t in self._failures.pop(address, []) if t > now - FAILURE_WINDOW_SECONDS]
         self._failures[address] = (times + [now])[-MAX_FAILURES:]
         while len(self._failures) > _TRACKED_ADDRESSES:

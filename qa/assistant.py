@@ -15,7 +15,7 @@ from .answering import SCORER_MIN_SCORE, compose_answer, key_terms
 from .config import DEFAULT_BACKEND, Config
 from .embedding import Embedder, set_faiss_threads, set_threads
 from .errors import BadQuestion, IndexMismatch, ModelUnavailable, NotReady, QAError
-from .cpu import build_device, cuda_available
+from .cpu import build_device, torch_sees_cuda
 from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, encoder_dir, index_exists,
                        live_build_id, load_index, rebuild_command)
 from .reader import MODELS_DIR, Reader
@@ -203,11 +203,11 @@ class Assistant:
         if self.config.device == "cuda" and backend != "torch":
             raise IndexMismatch(f"the index in {self.config.index_dir} uses the {backend} encoder, which runs on "
                                 "the CPU only; rebuild it for the GPU with --backend torch, or use --device cpu")
-        if device == "cuda" and not cuda_available():
+        if device == "cuda" and not torch_sees_cuda():
             raise ModelUnavailable("--device cuda: torch cannot use a CUDA GPU here (torch.cuda.is_available() is "
                                    "false); install a CUDA build of torch for your GPU, or use --device cpu")
         if device == "cuda" and self.config.device != "cuda":  # the build alone runs on the GPU
-            embedder = self._embedder("torch", threads=None, device="cuda")
+            embedder = self._embedder("torch", threads=self._request_threads or None, device="cuda")
         else:
             embedder = self._use_backend(backend)
         report = build_index(self.config, embedder, warn, progress=progress, full=full)

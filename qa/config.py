@@ -13,7 +13,8 @@ from typing import Mapping
 from .cpu import machine_backend
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-IN_CHECKOUT = (CHECKOUT / "app.py").is_file()  # run from the source folder, or installed there with pip -e
+IN_CHECKOUT = (CHECKOUT / "app.py").is_file() and (CHECKOUT / "pyproject.toml").is_file()  # the source folder
+# (also when installed from it with pip -e); never site-packages
 # Folders are found beside the code in a checkout, and in the current folder for an installed `qa` command.
 ROOT = CHECKOUT if IN_CHECKOUT else Path.cwd()
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -52,7 +53,7 @@ DEFAULT_BACKEND = machine_backend().backend  # a new index's encoder when none i
 # (cpu.py: onnx-int8 where int8 dot-product instructions make it ~3x faster, onnx elsewhere)
 INDEX_TYPES = ("auto", "flat", "ivf")
 DEVICES = ("auto", "cpu", "cuda")
-MIN_TOKEN_CHARS = 12  # a shorter QA_ACCESS_TOKEN is refused: it could be guessed
+MIN_TOKEN_CHARS = 12  # a shorter QA_ACCESS_TOKEN or QA_ADMIN_TOKEN is refused: it could be guessed
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
 
@@ -78,7 +79,8 @@ class Config:
     access_token: str = field(default="", repr=False)  # set: the app needs it (a login, or Authorization: Bearer)
     public_widget: bool = False  # with access_token: /widget.js, /embed and the embed's own asking route stay public
     max_concurrent: int = 4  # questions answered at once by the HTTP API; more wait briefly, then get 429
-    backend: str = ""  # encoder for building: torch, onnx, onnx-int8; "" keeps the index's (onnx-int8 when new)
+    backend: str = ""  # encoder for building: torch, onnx, onnx-int8; "" keeps the index's (when new: the one
+    # chosen for the machine, indexing.new_index_backend)
     device: str = "auto"  # where builds run the encoder: auto (a CUDA GPU when torch can use one, with the torch
     # encoder), cpu, or cuda (then questions are encoded on it too; with auto and cpu they stay on the CPU)
     index_type: str = "auto"  # FAISS index: flat (exact), ivf (inverted lists), auto: flat up to flat_limit
@@ -159,8 +161,10 @@ def build_config(environ: Mapping[str, str], **flags) -> Config:
         if wanted and importlib.util.find_spec(module) is None:
             raise ConfigError(f"--{'store milvus' if extra == 'milvus' else 'engine ray'} needs {module}: "
                               f"pip install 'qa[{extra}]' (or -r requirements.txt)")
-    if config.access_token and len(config.access_token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"the access token must have at least {MIN_TOKEN_CHARS} characters")
+    for name, token in (("access", config.access_token), ("admin", config.admin_token)):
+        if token and len(token) < MIN_TOKEN_CHARS:
+            raise ConfigError(f"the {name} token must have at least {MIN_TOKEN_CHARS} characters (QA_"
+                              f"{name.upper()}_TOKEN): a shorter one could be guessed")
     if config.flat_limit < 0:
         raise ConfigError(f"flat limit must be 0 or more, got {config.flat_limit}")
     bad = [o for o in config.origins if o != "*" and not _ORIGIN.match(o)]

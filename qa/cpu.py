@@ -66,3 +66,14 @@ def cuda_available() -> bool:
 def build_device(device: str) -> str:
     """Where a build runs its encoder: "cuda" when asked for, or for "auto" where a CUDA GPU is usable."""
     return "cuda" if device == "cuda" or (device == "auto" and cuda_available()) else "cpu"
+
+
+def torch_sees_cuda() -> bool:
+    """torch.cuda.is_available(), without the driver-file shortcut of cuda_available (for an explicit --device
+    cuda: WSL2, for one, has a GPU but no /dev/nvidia0)."""
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:
+        return False

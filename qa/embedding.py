@@ -104,10 +104,14 @@ class _TorchForward:
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self.torch
-        with torch.inference_mode():
-            ids_t, mask_t = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
-            out = self.model(input_ids=ids_t, attention_mask=mask_t, token_type_ids=torch.zeros_like(ids_t))
-        return out.last_hidden_state.float().cpu().numpy()
+        try:
+            with torch.inference_mode():
+                ids_t, mask_t = torch.from_numpy(ids).to(self.device), torch.from_numpy(mask).to(self.device)
+                out = self.model(input_ids=ids_t, attention_mask=mask_t, token_type_ids=torch.zeros_like(ids_t))
+            return out.last_hidden_state.float().cpu().numpy()
+        except torch.cuda.OutOfMemoryError:
+            raise ModelUnavailable(f"the GPU ran out of memory encoding {len(ids)} texts at once; free it, or "
+                                   "build with --device cpu") from None
 
 
 class _OnnxForward:

@@ -24,6 +24,11 @@ def told(e: QAError) -> str:
     return e.public
 
 
+def openai_error(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict:
+    """An error in OpenAI's shape, which its clients show to the user (the /v1 routes answer with it)."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
 class EmptyCorpus(QAError):
     """The data folder holds no readable text."""
     public_message = "There are no documents to answer from yet; " + SEE_LOG

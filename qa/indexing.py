@@ -36,7 +36,7 @@ from .chunking import chunk_with_tokens, encoder_input, load_tokenizer, unit_spa
 from .config import BACKENDS, Config
 from .cpu import BackendChoice, build_device, machine_backend
 from .dedup import Reuse
-from .embedding import Embedder
+from .embedding import GPU_BATCH_SIZE, Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
 from .lexical import TOKENIZER, Bm25Index
 from .lexical import tokenize as lexical_tokenize
@@ -262,9 +262,9 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
             (FaissStore(embedder.dimension), {})
         plan = Plan.of(old_files, shas)
-        choice = new_index_backend(config)
-        chosen = choice.reason if not config.backend and previous is None and embedder.backend == choice.backend \
-            and not _kept_backend(config) else ""
+        choice = None if config.backend or previous is not None or _kept_backend(config) else \
+            new_index_backend(config)  # (only then: on a machine with a GPU it imports torch)
+        chosen = choice.reason if choice is not None and embedder.backend == choice.backend else ""
         reuse = Reuse.of_live(store, plan.gone + plan.updated)  # before their chunks leave the store
         chunks_removed = store.remove_files(plan.gone + plan.updated)
         files: dict[str, dict] = {s: old_files[s] for s in plan.unchanged}
@@ -389,7 +389,9 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
     # backends embed two groups at once (two threads sharing the encoder's one-text workers, the older group's
     # texts first), so the workers never wait for a group's last text or for its chunks to be stored; torch
     # runs each batch on every core already, one group at a time.
-    at_once = 2 if embedder.backend != "torch" and embedder.threads > 1 else 1  # one thread (serving): one run
+    at_once = 2 if (embedder.backend != "torch" and embedder.threads > 1) or embedder.device == "cuda" else 1
+    # (one thread, serving: one run; a GPU encodes one group while the last one is stored)
+    largest = GPU_BATCH_SIZE if embedder.device == "cuda" else ENCODE_GROUP
     with ThreadPoolExecutor(at_once, thread_name_prefix="qa-embed") as embedding:
         running: deque[tuple[list, list[bytes], list[int], Future]] = deque()  # (items, keys, fresh, job)
 
@@ -425,7 +427,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                 while len(pending) >= group:
                     embed(pending[:group])
                     del pending[:group]
-                    group = min(2 * group, ENCODE_GROUP)
+                    group = min(2 * group, largest)
             if pending:
                 embed(pending)
             while running:

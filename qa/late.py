@@ -23,7 +23,6 @@ class Late:
         self.built = None  # the app, once build() has returned
         self.failed = False
         self._ready: asyncio.Event | None = None  # set once its lifespan has started, on the serving loop
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def build(self):
         """Build now (on this thread); the app is served once start() has run its lifespan."""
@@ -84,14 +83,21 @@ async def started_in_background(lates: list[Late]):
 
     def run() -> None:
         for late in lates:
+            if stop.is_set():
+                return
             try:
                 late.build()
             except Exception:
                 late.failed = True
                 log.exception("the %s failed to start", late.name)
-                loop.call_soon_threadsafe(late._event().set)
-                continue
-            loop.call_soon_threadsafe(lambda late=late: tasks.append(loop.create_task(late.serve(stop))))
+            try:
+                if late.failed:
+                    loop.call_soon_threadsafe(late._event().set)  # wakes the requests waiting for it
+                else:
+                    loop.call_soon_threadsafe(lambda late=late: stop.is_set() or tasks.append(
+                        loop.create_task(late.serve(stop))))
+            except RuntimeError:  # the server stopped (and its loop closed) while this was being built
+                return
 
     threading.Thread(target=run, name="qa-late-apps", daemon=True).start()
     try:

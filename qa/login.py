@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from .access import SESSION_COOKIE, SESSION_SECONDS, Attempts, Need, Sessions, bearer, need, safe_next, token_ok
 from .config import Config
-from .openai_api import error_body
+from .errors import openai_error
 
 AUTHENTICATED = "qa_authenticated"  # scope["state"] key: did the request bring valid credentials
 
@@ -33,7 +33,7 @@ class Guard:
     def _refusal(self, conn: HTTPConnection) -> tuple[Response | None, bool]:
         """(the response refusing the request or None to let it through, whether it brought credentials)."""
         path = conn.url.path
-        required = need(path, self.config.public_widget)
+        required = need(path, self.config.public_widget, conn.scope.get("method", "GET"))
         if required is Need.ADMIN:
             return None, False
         token = bearer(conn.headers.get("authorization"))
@@ -52,8 +52,6 @@ class Guard:
         session = self.sessions.valid(conn.cookies.get(SESSION_COOKIE))
         if required is Need.PUBLIC or (session and required in (Need.SESSION, Need.EITHER)):
             return None, session
-        if conn.scope.get("method") == "OPTIONS":  # a CORS preflight carries no credentials; CORS answers it
-            return None, False
         if required is Need.SESSION and conn.scope["type"] == "http" and conn.scope.get("method") == "GET" \
                 and "text/html" in conn.headers.get("accept", ""):
             target = path + (f"?{conn.url.query}" if conn.url.query else "")
@@ -64,7 +62,7 @@ class Guard:
         what = {Need.SESSION: "Log in at /login", Need.BEARER: "Send Authorization: Bearer TOKEN (the access token)",
                 Need.EITHER: "Send Authorization: Bearer TOKEN, or log in at /login"}[required]
         message = ("The access token is wrong. " if wrong else "This server needs credentials. ") + what + "."
-        body = error_body(message, "authentication_error") if path.startswith("/v1") else {"error": message}
+        body = openai_error(message, "authentication_error") if path.startswith("/v1") else {"error": message}
         return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
     def _locked(self, address: str) -> Response:

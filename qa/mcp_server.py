@@ -13,11 +13,11 @@ import anyio
 
 from . import __version__
 from .assistant import Assistant
-from .errors import BadQuestion, QAError, told
+from .errors import BadQuestion, Busy, QAError, told
 
 Work = Callable[[], Any]
 Gate = Callable[[Work], Awaitable[Any]]  # runs blocking work off the event loop (the server's gate limits how many)
-MAX_SEARCH_K = 20
+log = logging.getLogger("qa.server")
 INSTRUCTIONS = ("Answers questions from the user's own documents. ask_documents gives a cited answer (or says "
                 "the documents do not say); search_documents lists the passages closest to a query. Each citation "
                 "names its file, character offsets, line and section.")
@@ -41,14 +41,17 @@ def build_mcp(assistant: Assistant, gate: Gate = in_thread):
             return await gate(work)
         except BadQuestion as e:
             raise ToolError(str(e)) from None
+        except Busy as e:
+            raise ToolError(e.public) from None
         except QAError as e:
             raise ToolError(told(e)) from None
+        except Exception:  # never the exception's text: it may name the server's paths
+            log.exception("an MCP tool call failed")
+            raise ToolError("Something went wrong on the server. Please try again.") from None
 
     @server.tool(description="The passages of the documents closest to a query, best first: each with its file "
                  "(source), character offsets (start, end), line, section and text.")
     async def search_documents(query: str, k: int = 5) -> dict[str, Any]:
-        if not 1 <= k <= MAX_SEARCH_K:
-            raise ToolError(f"k must be between 1 and {MAX_SEARCH_K}, got {k}.")
         return await run(lambda: {"query": query, "hits": [h.to_json() for h in assistant.search(query, k)]})
 
     @server.tool(description="An answer to a question from the documents, with numbered citations [n]: each "

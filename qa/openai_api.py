@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import BadQuestion
+from .errors import BadQuestion, openai_error as error_body
 from .records import Answer
 
 STREAM_PIECE_WORDS = 8  # a stream sends the reply in pieces of about this many words
@@ -107,10 +107,6 @@ def stream_events(answer: Answer, model: str) -> Iterator[str]:
 def models(name: str) -> dict:
     return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "qa"}]}
 
-
-def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict:
-    """OpenAI's error shape, which its clients show to the user."""
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 def router(answered, assistant, max_chars: int):

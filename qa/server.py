@@ -31,7 +31,7 @@ from starlette.routing import Route
 from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
 from .config import Config
 from .errors import BadQuestion, Busy, IndexBusy, NotReady, QAError, ServerUnavailable, told
-from .access import Attempts, token_ok
+from .access import Attempts, bearer, token_ok
 from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
@@ -43,7 +43,7 @@ MAX_ASK_K = 20
 MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
 BUSY_WAIT_SECONDS = 10
 WAITING_PER_SLOT = 16  # questions waiting for a slot, per slot (64 by default); more get 429 at once
-API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask")  # only allowed origins may call these
+API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/mcp")  # only allowed origins may call these
 SIZED_POSTS = ("/api/ask", "/embed/ask", "/v1/chat/completions")  # bodies read whole: a Content-Length is required
 
 
@@ -77,7 +77,7 @@ def create_app(assistant: Assistant, config: Config):
 
         from .web import CSS, build_app, default_examples
 
-        demo = build_app(assistant, default_examples(config))
+        demo = build_app(assistant, default_examples(config), attempts)
         demo.queue(default_concurrency_limit=config.max_concurrent,
                    max_size=WAITING_PER_SLOT * config.max_concurrent)
         holder = gr.mount_gradio_app(FastAPI(), demo, path="", footer_links=["api"], show_error=False,
@@ -88,8 +88,13 @@ def create_app(assistant: Assistant, config: Config):
     def build_mcp_app():
         from .mcp_server import build_mcp
 
+        from mcp.server.transport_security import TransportSecuritySettings
+
+        # The app's own origin policy (API_PATHS, QA_ALLOWED_ORIGINS) guards /mcp as it guards /v1: the SDK's
+        # check allows only localhost Host headers, which refuses every request behind a reverse proxy
         return build_mcp(assistant, gate).streamable_http_app(
-            streamable_http_path="/mcp", stateless_http=True, json_response=True, host=config.host)
+            streamable_http_path="/mcp", stateless_http=True, json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
     def light_page(scope):  # the chat page while Gradio loads: the embed's light chat, which then becomes it
         if scope["path"] == "/" and scope.get("method") in ("GET", "HEAD"):
@@ -159,7 +164,7 @@ def create_app(assistant: Assistant, config: Config):
 
     async def answer_json(work) -> JSONResponse:
         status, body = await answered(work)
-        retry = {429: {"Retry-After": "2"}, 503: {"Retry-After": "5"}}.get(status) if "error" in body else None
+        retry = {429: {"Retry-After": "2"}, 503: {"Retry-After": "5"}}.get(status)
         return JSONResponse(body, status_code=status, headers=retry)
 
     @app.exception_handler(StarletteHTTPException)
@@ -208,8 +213,13 @@ def create_app(assistant: Assistant, config: Config):
     async def api_documents(request: Request):
         if not config.admin_token:
             return error(404, "Uploads are off: the server has no admin token (QA_ADMIN_TOKEN).")
-        auth = request.headers.get("authorization", "")
-        if not token_ok(config.admin_token, auth[7:] if auth.lower().startswith("bearer ") else None):
+        address = request.client.host if request.client else "unknown"
+        if wait := attempts.locked_for(address):  # wrong tokens of any kind count against the address
+            return error(429, f"Too many wrong tokens; try again in {wait} s.", **{"Retry-After": str(wait)})
+        given = bearer(request.headers.get("authorization"))
+        if not token_ok(config.admin_token, given):
+            if given is not None:  # a guess, not a request that forgot the token
+                attempts.failed(address)
             return error(401, "A valid admin token is required: Authorization: Bearer TOKEN.")
         try:
             form = await request.form(max_files=MAX_UPLOAD_FILES + 1, max_part_size=MAX_UPLOAD_BYTES + 1)

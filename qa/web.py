@@ -14,7 +14,7 @@ from .display import is_markup, marked_passage, one_line_html, render, with_answ
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
-from .access import token_ok
+from .access import Attempts, token_ok
 from .uploads import add_documents
 
 log = logging.getLogger("qa.web")
@@ -99,7 +99,7 @@ def _pieces(text: str, steps: int) -> list[str]:
     return [" ".join(words[:i]) for i in range(size, len(words), size)] + [text]
 
 
-def build_app(assistant: Assistant, examples: list[str] | None = None):
+def build_app(assistant: Assistant, examples: list[str] | None = None, attempts: Attempts | None = None):
     import gradio as gr
 
     def respond(message: str, shown: list, asked: list):
@@ -173,8 +173,13 @@ def build_app(assistant: Assistant, examples: list[str] | None = None):
                 added = gr.Markdown("Choose files, enter the admin token, then **Add and index**. Progress "
                                     "shows here.", elem_id="qa-add-status", min_height=60)
 
-            def upload(paths, given, progress=gr.Progress(track_tqdm=True)):
+            def upload(paths, given, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+                address = request.client.host if request and request.client else "unknown"
+                if attempts is not None and (wait := attempts.locked_for(address)):
+                    return f"Too many wrong tokens; try again in {wait} s."
                 if not token_ok(assistant.config.admin_token, given):
+                    if attempts is not None and given:
+                        attempts.failed(address)
                     return "The admin token is missing or wrong."
                 progress(0, desc="Storing the files")
                 try:

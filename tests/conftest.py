@@ -64,10 +64,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _builds_on_the_cpu(request, monkeypatch):
+    """Builds run on the CPU in every test but tests/test_device.py, so that a machine with a GPU gets the same
+    encoders (and figures) as one without; processes started by tests get QA_DEVICE=cpu for the same reason."""
+    if request.module.__name__ != "test_device":
+        monkeypatch.setattr("qa.cpu.cuda_available", lambda: False)
+
+
 def run_qa(*args: str, stdin: str | None = None, env: dict | None = None, timeout: int = 180):
-    """python -m qa ARGS in a fresh process, from the repo root."""
+    """python -m qa ARGS in a fresh process, from the repo root (builds on the CPU unless env says otherwise)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    full_env.update(env or {})
+    full_env.update({"QA_DEVICE": "cpu", **(env or {})})
     return subprocess.run([sys.executable, "-m", "qa", *args], input=stdin, capture_output=True, text=True,
                           cwd=ROOT, env=full_env, timeout=timeout)
 
@@ -90,7 +98,8 @@ def start_server(index: Path, **env_extra: str) -> tuple[str, subprocess.Popen]:
     """`python -m qa serve` on a free port of 127.0.0.1 over the default corpus; returns (url, process)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(index), "QA_PORT": str(port), **env_extra})
+    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(index), "QA_PORT": str(port), "QA_DEVICE": "cpu",
+                **env_extra})
     log = (index.parent / f"server-{port}.log").open("w")  # a file, not a pipe: a full pipe would stall the server
     proc = subprocess.Popen([sys.executable, "-m", "qa", "serve"], cwd=ROOT, env=env, text=True,
                             stdout=log, stderr=subprocess.STDOUT)

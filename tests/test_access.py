@@ -17,18 +17,18 @@ ADMIN = "admin-token-for-tests-4567"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def expected(path: str, public_widget: bool) -> str:
+def expected(path: str, public_widget: bool, method: str) -> str:
     """The README's table, written out again here: what a route must be sent when protection is on."""
-    if path == "/api/documents":
+    if (method, path) == ("POST", "/api/documents"):
         return "admin"
-    if path in ("/login", "/logout", "/api/health"):
+    if (method, path) in {("GET", "/login"), ("POST", "/login"), ("GET", "/logout"), ("GET", "/api/health")}:
         return "public"
     if path == "/mcp" or path.startswith("/v1"):
         return "bearer"
-    if path in ("/widget.js", "/embed") and public_widget:
+    if public_widget and (method, path) in {("GET", "/widget.js"), ("GET", "/embed"), ("POST", "/embed/ask")}:
         return "public"
     if path == "/embed/ask":
-        return "public" if public_widget else "either"
+        return "either"
     if path.startswith("/api/") or path in ("/docs", "/openapi.json") or path.startswith("/docs-assets"):
         return "either"
     return "login"
@@ -76,7 +76,7 @@ def protected(served_index, served_app):
 
 @pytest.fixture(scope="module")
 def widget_public(served_index, served_app):
-    url, proc = start_server(served_index, QA_ACCESS_TOKEN=TOKEN, QA_PUBLIC_WIDGET="1")
+    url, proc = start_server(served_index, QA_ACCESS_TOKEN=TOKEN, QA_PUBLIC_WIDGET="1", QA_ADMIN_TOKEN=ADMIN)
     yield url
     stop(proc)
 
@@ -111,7 +111,7 @@ def test_every_route_refuses_without_credentials_and_works_with_them(route_table
     for path, method in route_table:
         if method == "WEBSOCKET":
             continue  # Gradio 6 serves none; the guard closes any websocket without a session
-        need = expected(path, public_widget)
+        need = expected(path, public_widget, method)
         if _refused(url, path, method) != (need not in ("public", "admin")):
             wrong.append((path, method, need, "without credentials"))
         if need in ("bearer", "either") and _refused(url, path, method, headers=BEARER):
@@ -123,6 +123,13 @@ def test_every_route_refuses_without_credentials_and_works_with_them(route_table
         if need == "login" and not _refused(url, path, method, headers=BEARER):
             wrong.append((path, method, need, "took a bearer token where a login is needed"))
     assert not wrong, "\n".join(map(str, wrong))
+
+
+@pytest.mark.parametrize("method, path", [("PUT", "/login"), ("DELETE", "/api/health"), ("PATCH", "/logout"),
+                                          ("OPTIONS", "/api/documents"), ("HEAD", "/api/documents"),
+                                          ("OPTIONS", "/api/ask"), ("DELETE", "/widget.js"), ("PUT", "/embed/ask")])
+def test_a_public_route_is_public_only_for_the_methods_it_serves(widget_public, method, path):
+    assert _refused(widget_public, path, method)  # not passed on to the chat page's catch-all
 
 
 def test_a_browser_is_sent_to_the_login_page_and_back(protected):
@@ -172,6 +179,9 @@ def test_wrong_tokens_lock_the_address_out(widget_public):  # last: it locks 127
     locked = httpx.get(widget_public + "api/search", params={"q": "x"}, headers=BEARER, timeout=30)
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0  # even the right token, for now
     assert httpx.post(widget_public + "login", data={"token": TOKEN}, timeout=30).status_code == 429
+    upload = httpx.post(widget_public + "api/documents", files=[("files", ("a.txt", b"x"))],
+                        headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
+    assert upload.status_code == 429 and "Too many wrong tokens" in upload.json()["error"]  # admin guesses too
 
 
 def test_sessions_expire_and_cannot_be_forged():

@@ -34,7 +34,7 @@ def test_a_gpu_build_gives_the_cpu_torch_vectors_and_serves_on_the_cpu(tmp_path)
     gpu = Embedder(backend="torch", device="cuda").encode(texts)
     cpu = Embedder(backend="torch").encode(texts)
     assert np.abs(gpu - cpu).max() < 1e-4
-    r = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(tmp_path / "index"))
+    r = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(tmp_path / "index"), env={"QA_DEVICE": "auto"})
     assert r.returncode == 0 and "encoder: torch" in r.stdout and "CUDA GPU" in r.stdout, r.stdout + r.stderr
     build = tmp_path / "index" / (tmp_path / "index" / "CURRENT").read_text(encoding="utf-8").strip()
     assert json.loads((build / "manifest.json").read_text(encoding="utf-8"))["backend"] == "torch"

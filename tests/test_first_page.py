@@ -18,17 +18,29 @@ QUESTION = "Who directs the Secretariat?"
 
 @pytest.fixture()
 def held_app(assistant, default_index):
+    release = threading.Event()
+    yield from _serve(assistant, default_index, release, lambda build: release.wait(120) and build())
+
+
+@pytest.fixture()
+def broken_app(assistant, default_index):
+    def fail(build):
+        raise RuntimeError("the chat page cannot be built (a test's doing)")
+
+    yield from _serve(assistant, default_index, threading.Event(), lambda build: fail(build))
+
+
+def _serve(assistant, default_index, release, wrap):
     import uvicorn
 
     from qa.config import build_config
     from qa.server import bind, create_app
 
-    config = build_config({}, data_dir=DEFAULT_DATA, index_dir=default_index)
+    config = build_config({}, data_dir=DEFAULT_DATA, index_dir=default_index, device="cpu")
     app = create_app(assistant, config)
     chat = app.state.late[0]
-    release = threading.Event()
     build = chat._build
-    chat._build = lambda: release.wait(120) and build()  # the import and build, held until released
+    chat._build = lambda: wrap(build)  # the import and build of the chat page, held (or failing) as the test says
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -86,4 +98,18 @@ def test_a_page_opened_before_the_chat_is_ready_becomes_it_by_itself(held_app, b
     assert page.evaluate("window.__samePage === true")
     fresh = httpx.get(url, headers={"Accept": "text/html"}, timeout=30)
     assert 'id="loading"' not in fresh.text and "gradio" in fresh.text.lower()  # now / is the full chat itself
+    page.close()
+
+
+def test_when_the_full_chat_cannot_start_the_light_one_says_so_and_keeps_answering(broken_app, browser):
+    url, _, chat = broken_app
+    page = browser.new_page()
+    page.goto(url)
+    page.locator("#loading").wait_for()
+    page.wait_for_function("document.getElementById('loading').textContent.includes('could not start')",
+                           timeout=30_000)
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    page.locator(".msg.bot details").wait_for(timeout=30_000)
+    assert chat.failed and "Secretary General" in page.locator("#log").inner_text()
     page.close()

@@ -53,7 +53,7 @@ def _check(out: dict) -> None:
 
 def test_mcp_over_stdio(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
-    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(tmp_path / "index")})
+    env.update({"QA_DATA": str(DEFAULT_DATA), "QA_INDEX": str(tmp_path / "index"), "QA_DEVICE": "cpu"})
     params = StdioServerParameters(command=sys.executable, args=["-m", "qa", "mcp"], env=env, cwd=str(ROOT))
     _check(_run(params))
 
