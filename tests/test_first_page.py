@@ -58,13 +58,19 @@ def _serve(assistant, default_index, release, wrap):
     thread.join(30)
 
 
-def test_a_question_asked_while_the_chat_loads_is_answered_and_the_page_becomes_the_chat(held_app, browser):
-    url, release, chat = held_app
+def _light_page(browser, url: str):
+    """A new browser page on url, once it shows the light chat's loading banner."""
     page = browser.new_page()
     page.goto(url)
+    page.locator("#loading").wait_for()
+    return page
+
+
+def test_a_question_asked_while_the_chat_loads_is_answered_and_the_page_becomes_the_chat(held_app, browser):
+    url, release, chat = held_app
+    page = _light_page(browser, url)
     assert not chat.ready
     banner = page.locator("#loading")
-    banner.wait_for()
     assert "loading" in banner.inner_text()
     api = httpx.post(url + "api/ask", json={"question": QUESTION}, timeout=60)  # the API does not wait for Gradio
     assert api.status_code == 200 and api.json()["citations"]
@@ -89,9 +95,7 @@ def test_a_question_asked_while_the_chat_loads_is_answered_and_the_page_becomes_
 
 def test_a_page_opened_before_the_chat_is_ready_becomes_it_by_itself(held_app, browser):
     url, release, chat = held_app
-    page = browser.new_page()
-    page.goto(url)
-    page.locator("#loading").wait_for()
+    page = _light_page(browser, url)
     page.evaluate("window.__samePage = true")
     release.set()
     page.locator("#qa-question textarea").wait_for(timeout=120_000)  # nothing asked yet: it switches at once
@@ -103,9 +107,7 @@ def test_a_page_opened_before_the_chat_is_ready_becomes_it_by_itself(held_app, b
 
 def test_when_the_full_chat_cannot_start_the_light_one_says_so_and_keeps_answering(broken_app, browser):
     url, _, chat = broken_app
-    page = browser.new_page()
-    page.goto(url)
-    page.locator("#loading").wait_for()
+    page = _light_page(browser, url)
     page.wait_for_function("document.getElementById('loading').textContent.includes('could not start')",
                            timeout=30_000)
     page.locator("#question").fill(QUESTION)
