@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, jsonl_texts, percentile, squad_files, temp_dir  # noqa: E402
+from common import SHARED_EVAL, cpu_flags, jsonl_texts, percentile, squad_files, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, encoder_input, load_tokenizer  # noqa: E402
@@ -130,6 +130,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     build, config, embedder = bench_build(args.docs, args.repeats, args.backend)
     print(f"build ({args.backend}): {build['chunks']} chunks from {build['docs']} files; raw encode {build['raw_encode_chunks_per_s']} "
           f"chunks/s, build {build['build_chunks_per_s']} chunks/s, ratio {build['build_over_raw']}x (medians of "

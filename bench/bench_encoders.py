@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, jsonl_texts, require, temp_dir  # noqa: E402
+from common import SHARED_EVAL, cpu_flags, jsonl_texts, require, temp_dir  # noqa: E402
 
 from qa.config import ROOT  # noqa: E402
 from qa.embedding import Embedder, set_threads  # noqa: E402
@@ -32,6 +32,7 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=320)
     p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     require(SQUAD)
     texts = jsonl_texts(SQUAD / "corpus.jsonl", args.texts)
     questions = jsonl_texts(SQUAD / "queries.jsonl", 200)

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SQUAD_DIR, free_port, jsonl_texts, percentile, require, squad_files, temp_dir  # noqa: E402
+from common import ROOT, SQUAD_DIR, cpu_flags, free_port, jsonl_texts, percentile, require, squad_files, temp_dir  # noqa: E402
 
 OSCE_QUESTIONS = jsonl_texts(ROOT / "eval" / "osce" / "queries.jsonl")
 # (marker file text, a question only that text answers, what its cited sentence must contain), one per rebuild
@@ -159,6 +159,7 @@ def main() -> None:
     p.add_argument("--overload-requests", type=int, default=5)
     p.add_argument("--overload-timeout", type=float, default=15.0)
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     require(SQUAD_DIR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` and atexit clean up
 

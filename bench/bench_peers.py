@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, jsonl_texts, temp_dir  # noqa: E402
+from common import SHARED_EVAL, cpu_flags, jsonl_texts, temp_dir  # noqa: E402
 
 from qa.assistant import Assistant  # noqa: E402
 from qa.chunking import chunk_document, load_tokenizer  # noqa: E402
@@ -101,6 +101,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--queries", type=int, default=200)
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     if not (SQUAD / "corpus.jsonl").is_file():
         sys.exit(f"error: the benchmark corpus is missing: {SQUAD} (../shared/eval beside the checkout)")
     queries = jsonl_texts(SQUAD / "queries.jsonl", args.queries)

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import SHARED_EVAL, temp_dir  # noqa: E402
+from common import SHARED_EVAL, cpu_flags, temp_dir  # noqa: E402
 
 from qa.chunking import sentence_spans  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -88,6 +88,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--centres", type=int, default=3000)
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     import faiss
 
     if not SQUAD.is_file():

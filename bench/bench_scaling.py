@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import free_port, jsonl_texts, require, squad_files, temp_dir  # noqa: E402
+from common import cpu_flags, free_port, jsonl_texts, require, squad_files, temp_dir  # noqa: E402
 
 from bench_scale import SQUAD, centres, generate  # noqa: E402
 from qa.config import ROOT  # noqa: E402
@@ -169,6 +169,7 @@ def main() -> None:
     p.add_argument("--docs", type=int, default=300)
     p.add_argument("--vectors", type=int, default=100_000)
     args = p.parse_args()
+    print(f"cpu: {cpu_flags()}")
     require(SQUAD)
     ing = ingestion(args.docs)
     print(f"ingestion of {ing['chunks']} chunks, fresh processes, median of 2: local {ing['local']:.1f} chunks/s, "
