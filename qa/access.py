@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import time
 from collections import OrderedDict
@@ -105,8 +106,19 @@ class Sessions:
         return expires.isdigit() and int(expires) > (now or time.time())
 
 
+def _client(address: str) -> str:
+    """Whom failures are counted against: the IPv4 address, or the /64 network of an IPv6 one (a client can
+    pick any address of its /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
+
+
 class Attempts:
-    """Failed logins and wrong tokens per client address; too many within the window lock the address out."""
+    """Failed logins and wrong tokens per client (address, or IPv6 /64); too many within the window lock the
+    client out."""
 
     def __init__(self):
         self._failures: OrderedDict[str, list[float]] = OrderedDict()
@@ -114,15 +126,16 @@ class Attempts:
     def locked_for(self, address: str, now: float | None = None) -> int:
         """Seconds until this address may try again (0: it may now)."""
         now = now or time.monotonic()
-        recent = [t for t in self._failures.get(address, ()) if t > now - FAILURE_WINDOW_SECONDS]
+        recent = [t for t in self._failures.get(_client(address), ()) if t > now - FAILURE_WINDOW_SECONDS]
         if len(recent) < MAX_FAILURES:
             return 0
         return max(1, int(recent[0] + FAILURE_WINDOW_SECONDS - now) + 1)
 
     def failed(self, address: str, now: float | None = None) -> None:
         now = now or time.monotonic()
-        times = [t for t in self._failures.pop(address, []) if t > now - FAILURE_WINDOW_SECONDS]
-        self._failures[address] = (times + [now])[-MAX_FAILURES:]
+        client = _client(address)
+        times = [t for t in self._failures.pop(client, []) if t > now - FAILURE_WINDOW_SECONDS]
+        self._failures[client] = (times + [now])[-MAX_FAILURES:]
         while len(self._failures) > _TRACKED_ADDRESSES:
             self._failures.popitem(last=False)
 

@@ -218,3 +218,11 @@ def test_a_user_logs_in_in_the_browser_and_asks(protected, browser):
     page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
     assert "Secretary General" in page.locator("#qa-chat").inner_text()
     page.close()
+
+
+def test_an_ipv6_client_is_counted_by_its_64_network():
+    attempts = Attempts()
+    for i in range(MAX_FAILURES):
+        attempts.failed(f"2001:db8:1:2::{i + 1:x}", now=100.0 + i)  # a new address of the same /64 each time
+    assert attempts.locked_for("2001:db8:1:2:ffff::1", now=110.0) > 0
+    assert attempts.locked_for("2001:db8:1:3::1", now=110.0) == 0 and attempts.locked_for("10.0.0.1", now=110.0) == 0
