@@ -109,8 +109,8 @@ def models(name: str) -> dict:
 
 
 
-def router(answered, assistant, max_chars: int):
-    """The /v1 routes. answered(work, shape) runs work through the server's gate and gives (status, body)."""
+def router(gate, assistant, max_chars: int):
+    """The /v1 routes; questions go through the server's gate (gate.py), errors in OpenAI's shape."""
     routes = APIRouter()
 
     def name() -> str:
@@ -137,13 +137,13 @@ def router(answered, assistant, max_chars: int):
             return JSONResponse(error_body(str(e)), status_code=400)
         if len(question) > max_chars:
             return JSONResponse(error_body(f"The question is too long (over {max_chars} characters)."), status_code=413)
-        status, result = await answered(lambda: assistant.ask(question, history=history), shape)
-        if status != 200:
-            return JSONResponse(result, status_code=status)
+        outcome = await gate.answered(lambda: assistant.ask(question, history=history), shape)
+        if outcome.status != 200:
+            return JSONResponse(outcome.body, status_code=outcome.status)
         if body.stream:
-            return StreamingResponse(stream_events(result, name()), media_type="text/event-stream",
+            return StreamingResponse(stream_events(outcome.body, name()), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        return completion(result, name())
+        return completion(outcome.body, name())
 
     @routes.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown(rest: str):

@@ -6,7 +6,6 @@ for other sites), /gradio.js (Gradio's web-component script, served here rather 
 full chat page); /login and /logout when an access token is set (login.py guards every route then).
 Origins allowed by config may call the API and frame the pages.
 """
-import asyncio
 import contextlib
 import errno
 import importlib.util
@@ -28,10 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
-from .assistant import MAX_K, STARTUP_WAIT_SECONDS, Assistant
+from .assistant import MAX_K, Assistant
 from .config import Config
-from .errors import BadQuestion, Busy, IndexBusy, NotReady, QAError, ServerUnavailable, told
+from .errors import IndexBusy, QAError, ServerUnavailable, told
 from .access import Attempts, bearer, token_ok
+from .gate import WAITING_PER_SLOT, Gate
 from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
@@ -41,8 +41,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_CHARS = 20_000  # a question longer than this is refused; up to it, it is trimmed with a notice
 MAX_ASK_K = 20
 MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
-BUSY_WAIT_SECONDS = 10
-WAITING_PER_SLOT = 16  # questions waiting for a slot, per slot (64 by default); more get 429 at once
 API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/mcp")  # only allowed origins may call these
 SIZED_POSTS = ("/api/ask", "/embed/ask", "/v1/chat/completions")  # bodies read whole: a Content-Length is required
 
@@ -92,7 +90,7 @@ def create_app(assistant: Assistant, config: Config):
 
         # The app's own origin policy (API_PATHS, QA_ALLOWED_ORIGINS) guards /mcp as it guards /v1: the SDK's
         # check allows only localhost Host headers, which refuses every request behind a reverse proxy
-        return build_mcp(assistant, gate).streamable_http_app(
+        return build_mcp(assistant, gate.run).streamable_http_app(
             streamable_http_path="/mcp", stateless_http=True, json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
@@ -108,11 +106,10 @@ def create_app(assistant: Assistant, config: Config):
         async with started_in_background([chat, mcp]):
             yield
 
+    gate = Gate(assistant, config.max_concurrent)
     app = FastAPI(title="qa: ask your documents", version="1", docs_url=None, redoc_url=None, lifespan=lifespan,
                   description="Answers from your documents, citing the exact sentences.")
     attempts = Attempts()
-    slots = asyncio.Semaphore(config.max_concurrent)
-    waiting = 0  # requests waiting for a slot
 
     def error(status: int, message: str, **headers: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers or None)
@@ -121,51 +118,10 @@ def create_app(assistant: Assistant, config: Config):
         """The error's client-safe message; the whole one (with paths and the fix) goes to the server log."""
         return error(status, told(e), **headers)
 
-    async def gate(work):
-        """work()'s result, run on a worker thread once one of the max_concurrent slots is free. Waiting is done
-        here, on the event loop, holding no thread: past WAITING_PER_SLOT waiting requests per slot, or
-        BUSY_WAIT_SECONDS of waiting, it raises Busy (429, retry) rather than leave a client to time out."""
-        nonlocal waiting
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_WAIT_SECONDS
-        while assistant.starting and loop.time() < deadline:  # the index is being prepared: wait, holding nothing
-            await asyncio.sleep(0.1)
-        assistant.wait_until_ready(0)  # NotReady past the deadline, or the start-up error
-        if waiting >= WAITING_PER_SLOT * config.max_concurrent:
-            raise Busy()
-        waiting += 1
-        try:
-            await asyncio.wait_for(slots.acquire(), BUSY_WAIT_SECONDS)
-        except asyncio.TimeoutError:
-            raise Busy() from None
-        finally:
-            waiting -= 1
-        # The slot is released when the work ends, even if this request is cancelled meanwhile (the thread
-        # cannot be stopped): otherwise more than max_concurrent questions would run at once.
-        job = asyncio.ensure_future(run_in_threadpool(work))
-        job.add_done_callback(lambda done: (slots.release(), done.cancelled() or done.exception()))
-        return await asyncio.shield(job)
-
-    async def answered(work, shape=lambda status, message: {"error": message}):
-        """(status, body) of work() through the gate: 200 and its result, or the error's status and message."""
-        try:
-            return 200, await gate(work)
-        except Busy as e:
-            return 429, shape(429, e.public)
-        except NotReady as e:
-            return 503, shape(503, told(e))
-        except BadQuestion as e:
-            return 400, shape(400, str(e))
-        except QAError as e:
-            return 503, shape(503, told(e))
-        except Exception:
-            log.exception("request failed")
-            return 500, shape(500, "Something went wrong on the server. Please try again.")
-
     async def answer_json(work) -> JSONResponse:
-        status, body = await answered(work)
-        retry = {429: {"Retry-After": "2"}, 503: {"Retry-After": "5"}}.get(status)
-        return JSONResponse(body, status_code=status, headers=retry)
+        outcome = await gate.answered(work)
+        retry = {429: {"Retry-After": "2"}, 503: {"Retry-After": "5"}}.get(outcome.status)
+        return JSONResponse(outcome.body, status_code=outcome.status, headers=retry)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):  # FastAPI's own: always JSON {"error"}
@@ -194,7 +150,7 @@ def create_app(assistant: Assistant, config: Config):
     async def embed_ask(body: AskRequest):
         return await api_ask(body)
 
-    app.include_router(openai_api.router(answered, assistant, MAX_BODY_CHARS))
+    app.include_router(openai_api.router(gate, assistant, MAX_BODY_CHARS))
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     app.state.late = (chat, mcp)
     if config.access_token:
