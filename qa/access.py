@@ -106,6 +106,12 @@ class Sessions:
         return expires.isdigit() and int(expires) > (now or time.time())
 
 
+def client_address(request) -> str:
+    """The address a request (a Starlette or Gradio request) came from, which failures are counted against."""
+    client = getattr(request, "client", None)
+    return client.host if client else "unknown"
+
+
 def _client(address: str) -> str:
     """Whom failures are counted against: the IPv4 address, or the /64 network of an IPv6 one (a client can
     pick any address of its /64)."""

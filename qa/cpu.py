@@ -55,12 +55,7 @@ def cuda_available() -> bool:
     """Whether torch can use a CUDA GPU here (torch is imported only where an NVIDIA driver is installed)."""
     if not (Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()):
         return False
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # a CPU-only torch, or a broken driver: no GPU
-        return False
+    return torch_sees_cuda()
 
 
 def build_device(device: str) -> str:
@@ -75,5 +70,5 @@ def torch_sees_cuda() -> bool:
         import torch
 
         return bool(torch.cuda.is_available())
-    except Exception:
+    except Exception:  # a CPU-only torch, or a broken driver: no GPU
         return False

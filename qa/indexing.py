@@ -135,17 +135,19 @@ def encoder_dir(config: Config) -> Path:
     return config.index_dir / ENCODERS_DIR
 
 
-def _kept_backend(config: Config) -> bool:
-    """Whether the live build names its encoder (a rebuild keeps it; it is not chosen anew)."""
+def live_backend(config: Config) -> str | None:
+    """The encoder the live build names (a rebuild keeps it), or None where there is none."""
     if config.store == "milvus":
         from .milvus_index import live_manifest
 
-        return (live_manifest(config) or {}).get("backend") in BACKENDS
-    try:
-        manifest = json.loads((current_folder(config.index_dir) / MANIFEST_FILE).read_text(encoding="utf-8"))
-        return manifest["backend"] in BACKENDS
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+        backend = (live_manifest(config) or {}).get("backend")
+    else:
+        try:
+            backend = json.loads((current_folder(config.index_dir) / MANIFEST_FILE).read_text(encoding="utf-8"))[
+                "backend"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return backend if backend in BACKENDS else None
 
 
 def new_index_backend(config: Config) -> BackendChoice:
@@ -159,19 +161,7 @@ def new_index_backend(config: Config) -> BackendChoice:
 
 def chosen_backend(config: Config) -> str:
     """The encoder a build uses: the one asked for, else the live build's, else a new index's (new_index_backend)."""
-    if config.backend:
-        return config.backend
-    if config.store == "milvus":
-        from .milvus_index import live_manifest
-
-        backend = (live_manifest(config) or {}).get("backend")
-        return backend if backend in BACKENDS else new_index_backend(config).backend
-    folder = current_folder(config.index_dir)
-    try:
-        backend = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))["backend"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return new_index_backend(config).backend
-    return backend if backend in BACKENDS else new_index_backend(config).backend
+    return config.backend or live_backend(config) or new_index_backend(config).backend
 
 
 def chunking_settings(config: Config) -> dict:
@@ -262,7 +252,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
         store, old_files = (previous.store, previous.manifest["files"]) if previous else \
             (FaissStore(embedder.dimension), {})
         plan = Plan.of(old_files, shas)
-        choice = None if config.backend or previous is not None or _kept_backend(config) else \
+        choice = None if config.backend or previous is not None or live_backend(config) else \
             new_index_backend(config)  # (only then: on a machine with a GPU it imports torch)
         chosen = choice.reason if choice is not None and embedder.backend == choice.backend else ""
         reuse = Reuse.of_live(store, plan.gone + plan.updated)  # before their chunks leave the store

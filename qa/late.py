@@ -25,7 +25,7 @@ class Late:
         self._ready: asyncio.Event | None = None  # set once its lifespan has started, on the serving loop
 
     def build(self):
-        """Build now (on this thread); the app is served once start() has run its lifespan."""
+        """Build now (on this thread); the app is served once serve() has started its lifespan."""
         if self.built is None:
             self.built = self._build()
         return self.built

@@ -12,15 +12,12 @@ from urllib.parse import quote
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from .access import SESSION_COOKIE, SESSION_SECONDS, Attempts, Need, Sessions, bearer, need, safe_next, token_ok
+from .access import (SESSION_COOKIE, SESSION_SECONDS, Attempts, Need, Sessions, bearer, client_address, need,
+                     safe_next, token_ok)
 from .config import Config
 from .errors import openai_error
 
 AUTHENTICATED = "qa_authenticated"  # scope["state"] key: did the request bring valid credentials
-
-
-def _address(conn: HTTPConnection) -> str:
-    return conn.client.host if conn.client else "unknown"
 
 
 class Guard:
@@ -37,7 +34,7 @@ class Guard:
         if required is Need.ADMIN:
             return None, False
         token = bearer(conn.headers.get("authorization"))
-        address = _address(conn)
+        address = client_address(conn)
         bearer_ok = False
         if token is not None:
             if self.attempts.locked_for(address):
@@ -105,7 +102,7 @@ def add_login_routes(app, config: Config, attempts: Attempts) -> None:
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request):
-        address = _address(request)
+        address = client_address(request)
         if wait := attempts.locked_for(address):
             return HTMLResponse(_page("/", f"Too many wrong tokens; try again in {wait} s."), status_code=429,
                                 headers={"Retry-After": str(wait)})

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from .assistant import MAX_K, Assistant
 from .config import Config
 from .errors import IndexBusy, QAError, ServerUnavailable, told
-from .access import Attempts, bearer, token_ok
+from .access import Attempts, bearer, client_address, token_ok
 from .gate import WAITING_PER_SLOT, Gate
 from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
@@ -169,7 +169,7 @@ def create_app(assistant: Assistant, config: Config):
     async def api_documents(request: Request):
         if not config.admin_token:
             return error(404, "Uploads are off: the server has no admin token (QA_ADMIN_TOKEN).")
-        address = request.client.host if request.client else "unknown"
+        address = client_address(request)
         if wait := attempts.locked_for(address):  # wrong tokens of any kind count against the address
             return error(429, f"Too many wrong tokens; try again in {wait} s.", **{"Retry-After": str(wait)})
         given = bearer(request.headers.get("authorization"))

@@ -14,7 +14,7 @@ from .display import is_markup, marked_passage, one_line_html, render, with_answ
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
-from .access import Attempts, token_ok
+from .access import Attempts, client_address, token_ok
 from .uploads import add_documents
 
 log = logging.getLogger("qa.web")
@@ -174,7 +174,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                                     "shows here.", elem_id="qa-add-status", min_height=60)
 
             def upload(paths, given, request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
-                address = request.client.host if request and request.client else "unknown"
+                address = client_address(request)
                 if attempts is not None and (wait := attempts.locked_for(address)):
                     return f"Too many wrong tokens; try again in {wait} s."
                 if not token_ok(assistant.config.admin_token, given):
