@@ -30,6 +30,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BATCH_SIZE = 32
 GPU_BATCH_SIZE = 256  # texts per forward pass on a GPU
+ONNX_BATCH = 1  # texts per float32 ONNX run. 320 SQuAD paragraphs, 2 cores with AVX-512 VNNI: 1, 2, 4, 8 and 16
+# per run gave 93.1, 92.7, 85.2, 84.9 and 75.0 texts/s (bench/bench_encoders.py --onnx-batches 1,2,4,8,16)
 
 
 def resolve_model_path(model: str) -> Path:
@@ -141,7 +143,7 @@ class Embedder:
 
     def __init__(self, model: str = DEFAULT_MODEL, cache_size: int = 4096, backend: str = "torch",
                  encoder_dir: Path | None = None, threads: int | None = None, shared_dir: Path | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", onnx_batch: int = ONNX_BATCH):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         if backend != "torch" and encoder_dir is None:
@@ -151,6 +153,7 @@ class Embedder:
             raise ValueError(f"the {backend} backend runs on the CPU only; the torch one runs on {device}")
         self.backend = backend
         self.device = device  # cpu, or cuda for the torch backend (batches of GPU_BATCH_SIZE)
+        self.onnx_batch = max(1, onnx_batch) if backend == "onnx" else 1  # int8: always one text per run
         self.encoder_dir = encoder_dir
         self.shared_dir = shared_dir  # exports shared by every index of this machine, linked from when present
         self.threads = threads or len(os.sched_getaffinity(0)) or 1  # the CPUs this process may use
@@ -225,13 +228,15 @@ class Embedder:
         """(indices, token vectors [batch, tokens, dim], attention mask) per batch of rows of token ids
         (special tokens included), batched by length, longest first, so that padding stays small.
 
-        The ONNX backends run one text at a time, `threads` texts at once on one-thread sessions: int8
+        The ONNX backends run `threads` runs at once on one-thread sessions. int8 runs one text at a time:
         activations are quantized with one scale per run, so a text batched with others would get a vector
-        that depends on them (an incremental build would then differ from a full one); and one-text runs in
-        parallel measured faster here than batches on two threads (bench/bench_encoders.py)."""
+        that depends on them (an incremental build would then differ from a full one). float32 runs
+        onnx_batch texts at a time (padding is masked out, so a text's vector does not depend on the others);
+        one-text runs in parallel measured as fast as batches (ONNX_BATCH)."""
         forward = self._ready()
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        size = (GPU_BATCH_SIZE if self.device == "cuda" else batch_size) if self.backend == "torch" else 1
+        size = (GPU_BATCH_SIZE if self.device == "cuda" else batch_size) if self.backend == "torch" \
+            else self.onnx_batch
 
         def run(idx: list[int]):
             width = len(rows[idx[0]])

@@ -52,6 +52,13 @@ def test_onnx_backends_agree_with_torch(torch_embedder, tmp_path, backend, min_c
         assert (a.astype(np.float32) * b.astype(np.float32)).sum(axis=1).min() >= min_cosine - 0.01
 
 
+def test_float32_onnx_batches_give_each_text_the_vector_it_gets_alone(tmp_path):
+    one = Embedder(backend="onnx", encoder_dir=tmp_path, shared_dir=SHARED)
+    batched = Embedder(backend="onnx", encoder_dir=tmp_path, shared_dir=SHARED, onnx_batch=3)
+    assert np.abs(batched.encode(TEXTS) - one.encode(TEXTS)).max() < 1e-5  # padding is masked out
+    assert Embedder(backend="onnx-int8", encoder_dir=tmp_path, onnx_batch=8).onnx_batch == 1  # int8: never
+
+
 def _count_exports(monkeypatch) -> list:
     made = []
     original = onnx_export.export_onnx
