@@ -24,6 +24,7 @@ _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 # Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
 _LAST_WORD_REVERSED = re.compile(r"\W*([\w.]+)")  # the last word, matched in the reversed 64 characters before a sentence end
+MODEL_WINDOW = 254  # word pieces the encoder reads (+2 special tokens): a unit that fits it is never cut
 MAX_PREFIX_CHARS = 160  # of the title and heading path put before a chunk (about 40 word pieces at most)
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
@@ -205,19 +206,29 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
     for j, enc in zip(marked, tokenizer.encode_batch([gaps[j] for j in marked], add_special_tokens=False)
                       if marked else []):
         gap_sizes[j] = len(enc.ids)
+    def whole(a: int) -> int:  # word pieces of the unit opening at atom a, with the markers between its atoms
+        return sum(sizes[a:unit_end[a]]) + sum(gap_sizes[a + 1:unit_end[a]])
+
+    window = max(max_tokens, MODEL_WINDOW)
     pieces: list[tuple[int, int]] = []  # atom ranges
     i = 0
     while i < len(atoms):
         room = max(1, max_tokens - prefix_tokens[part[i]])
+        if unit_end[i] > i + 1 and room < whole(i) <= window - prefix_tokens[part[i]]:
+            room = whole(i)  # a lead-in with its code (or an item with its command) too long for a chunk: whole
         j, used = i, 0
         while j < len(atoms) and (j == i or (part[j] == part[i] and used + gap_sizes[j] + sizes[j] <= room)):
             used += sizes[j] + (gap_sizes[j] if j > i else 0)
             j += 1
         if j < len(atoms) and part[j] == part[i]:  # don't cut a unit that would fit a chunk of its own
-            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and sum(sizes[a:unit_end[a]]) <= room]
+            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and
+                          whole(a) <= max(room, window - prefix_tokens[part[i]])]
             if straddling:
                 j = straddling[0]
         moved = j < len(atoms) and unit_end[j] > j + 1  # the next chunk opens with a unit of several atoms
+        if pieces and j <= pieces[-1][1]:  # only the overlap of the chunk before, cut short by a unit: no chunk
+            i = j
+            continue
         pieces.append((i, j))
         if j == len(atoms):
             break

@@ -65,7 +65,8 @@ class Config:
     model: str = DEFAULT_MODEL  # the packaged model's name, a local model folder, or a cached hub name
     host: str = "127.0.0.1"
     port: int = 7860
-    chunk_tokens: int = 200  # word pieces per chunk; the model reads at most 254 (+2 special tokens)
+    chunk_tokens: int = 200  # word pieces per chunk; the model reads at most 254 (+2 special tokens), and a chunk
+    # opening with a unit longer than this (a lead-in with its code) takes it whole when it fits those 254
     overlap_tokens: int = 40  # whole trailing sentences, up to this many word pieces, repeat in the next chunk
     top_k: int = 5  # passages read when answering; also the default k of search
     min_score: float | None = None  # answer confidence (0-1) below which it abstains; None: the fitted threshold

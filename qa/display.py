@@ -61,7 +61,8 @@ def _role_text(m: re.Match) -> str:
 
 def rst_as_markdown(text: str) -> str:
     """reStructuredText shown through the Markdown renderer: roles as code, directive lines dropped, the
-    indented block after "::" or a code directive fenced as code."""
+    indented block after "::" or a code directive fenced as code, any other indented text (a quote, what a
+    ".. py:data::" says of its name) as text."""
     out: list[str] = []
     lines = text.split("\n")
     i = 0
@@ -73,7 +74,7 @@ def rst_as_markdown(text: str) -> str:
             if literal:  # "like this::" reads "like this:"
                 at = line.rfind("::")
                 line = line[:at] + line[at + 1:]
-            out.append(_ROLE.sub(_role_text, line))
+            out.append(_ROLE.sub(_role_text, line.lstrip(" \t")))  # indented text is a quote in rst, never code
         i += 1
         if not (directive or literal):
             continue

@@ -21,6 +21,11 @@ _INCLUDE = re.compile(r"^\s*(?:\{\*.*\*\}|\{%.*%\}|-+8<-+.*|\.\. include::.*)\s*
 _CONTEXT_DIRECTIVES = {"toctree", "include", "literalinclude", "raw", "image", "figure", "automodule", "autoclass",
                        "autofunction", "automethod", "autodata", "autoattribute", "autoexception", "currentmodule",
                        "module", "highlight", "only", "index", "tabularcolumns", "contents"}
+# Sphinx directives that describe one named thing (a setting, a function, an option), with or without a domain:
+# ".. py:data:: SESSION_COOKIE_SECURE" and the text under it are one entry, like a list item and what it holds
+_OBJECT_DIRECTIVE = re.compile(r"(?:\w+:)?(?:function|data|class|exception|method|classmethod|staticmethod|attribute|"
+                               r"property|decorator|decoratormethod|option|cmdoption|envvar|confval|setting|describe|"
+                               r"object|member|macro|type|var|struct|enum|enumerator|union|event)")
 _HEADING_MARKUP = re.compile(r"[`*_]|\{#[^}]*\}|<[^>]+>")
 
 
@@ -260,8 +265,17 @@ def rst_blocks(text: str) -> list[Block]:
         head = raw.lstrip().split("\n", 1)[0]
         body = re.match(r"[^\n]*(?:\n[ \t]+:[\w-]+:[^\n]*)*", text[where[0]:where[1]])
         s, e = _trimmed(text, where[0] + body.end(), where[1])
-        out.append(Block("context", where[0], where[0] + body.end(), depth=depth, section=path))
         name = head[3:].split("::", 1)[0].strip()
+        line = text[where[0]:where[0] + body.end()].split("\n", 1)[0]
+        signature = line.split("::", 1)[1].strip() if "::" in line else ""
+        if e > s and signature and _OBJECT_DIRECTIVE.fullmatch(name):  # the name, then what is said of it
+            at = where[0] + line.index(signature, line.index("::"))
+            out.append(Block("context", where[0], at, depth=depth, section=path))
+            out.append(Block("item", at, at + len(signature), depth=depth + 1, section=path))
+            out.append(Block("context", at + len(signature), where[0] + body.end(), depth=depth + 1, section=path))
+            out.append(Block("quote", s, e, depth=depth + 2, section=path))
+            return
+        out.append(Block("context", where[0], where[0] + body.end(), depth=depth, section=path))
         if e > s and name not in _CONTEXT_DIRECTIVES:
             out.append(Block("quote", s, e, depth=depth, section=path))
 

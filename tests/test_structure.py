@@ -85,6 +85,13 @@ See :ref:`deploying` and :func:`flask.run` for more.
 * Start the server::
 
       flask run --port 8000
+
+.. py:data:: SESSION_COOKIE_SECURE
+
+    Browsers will only send cookies with requests over HTTPS if the cookie is
+    marked "secure".
+
+    Default: ``False``
 """
 
 CHEATSHEET = """# tar
@@ -201,6 +208,9 @@ def test_rst_is_parsed_safely_and_unknown_sphinx_markup_stays_text(tokenizer):
     units = [RST[s:e] for c, _ in chunks for s, e in c.units]
     assert any(u.startswith("To run the app behind a proxy") and "ProxyFix(app.wsgi_app)" in u for u in units)
     assert any(u.startswith("Start the server::") and "flask run --port 8000" in u for u in units)
+    # a Sphinx object directive: its name and what is said of it are one unit, the directive markup context
+    assert ("item", "SESSION_COOKIE_SECURE") in shown and ("context", ".. py:data:: ") in shown
+    assert any(u.startswith("SESSION_COOKIE_SECURE\n") and "Default: ``False``" in u for u in units)
     assert {c.section for c, _ in chunks} == {"Flask guide > Deploying"}
 
 
@@ -263,6 +273,8 @@ def test_cited_markup_is_rendered_safely_for_the_browser():
                  "   flask run\n\nSee :meth:`~flask.Flask.run`.", "deploy.rst")
     assert ".. code-block" not in rst and ":caption:" not in rst and ":meth:" not in rst
     assert "<pre><code>app = ProxyFix(app)" in rst and "<pre><code>flask run" in rst and "<code>run</code>" in rst
+    entry = render("SESSION_COOKIE_SECURE\n\n    Browsers only send it over HTTPS.\n\n    Default: ``False``", "c.rst")
+    assert "<pre>" not in entry and "<p>Browsers only send it over HTTPS.</p>" in entry  # indented rst: text
     plain = render("<b>not bold</b>\nline two", "notes.txt")
     assert "&lt;b&gt;not bold&lt;/b&gt;\nline two" in plain
     passage = "# Title\n\n- Restore a backup:\n\n  ```sh\n  restore --all\n  ```\n"
@@ -301,6 +313,19 @@ def test_a_chunk_with_its_title_and_markers_fits_the_model_window(tokenizer):
     for text in (long_heading + "1. Do it.\n" * 300, long_heading + "> Short line.\n" * 300):
         _, chunks = chunks_of("big.md", text, tokenizer)
         assert max(len(t.ids) for _, t in chunks) <= 200
+
+
+def test_a_lead_in_with_code_longer_than_a_chunk_stays_whole_where_the_model_reads_it(tokenizer):
+    code = "\n".join(f"    step_{i} = download(url, chunk={i}, progress=bar)" for i in range(11))
+    text = ("# Guide\n\n## Progress\n\nResponses can be streamed. The number of bytes read so far is kept.\n\n"
+            f"A progress bar could be done like this…\n\n```python\nimport httpx\n{code}\n```\n")
+    _, chunks = chunks_of("guide.md", text, tokenizer)
+    assert len(tokenizer.encode(text[text.index("A progress"):], add_special_tokens=False).ids) > 200
+    units = [text[s:e] for c, _ in chunks for s, e in c.units]
+    assert any(u.startswith("A progress bar") and u.endswith("progress=bar)\n```") for u in units), units
+    assert not any(u.startswith("A progress bar") and "import" not in u for u in units)  # never the bare lead-in
+    assert max(len(t.ids) for _, t in chunks) <= 254
+    assert all(c.text == text[c.start:c.end] for c, _ in chunks)
 
 
 def test_angle_brackets_are_not_links(tokenizer):
