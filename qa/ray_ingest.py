@@ -110,7 +110,7 @@ class _Embed:
 
     def __call__(self, batch: dict) -> dict:
         from .chunking import encoder_input
-        from .indexing import unit_spans
+        from .chunking import unit_spans
 
         chunks = [_chunk_of(batch, i) for i in range(len(batch["text"]))]
         keep = [i for i, c in enumerate(chunks) if c.text]

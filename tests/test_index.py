@@ -141,7 +141,7 @@ def test_the_assistant_reloads_a_new_build(tiny, embedder):
 
 def test_every_chunk_stores_one_vector_per_answer_unit(tiny, embedder):
     from qa.chunking import encoder_input
-    from qa.indexing import unit_spans
+    from qa.chunking import unit_spans
 
     build_index(tiny, embedder, warn=pytest.fail)
     store = load_index(tiny).store

@@ -4,8 +4,6 @@ The thresholds are what these slices reach, with a little room; full runs are in
 import json
 from pathlib import Path
 
-import pytest
-
 from qa.evaluation import answer_is_correct
 
 from conftest import ROOT, run_qa, shared_eval
