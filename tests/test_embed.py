@@ -114,3 +114,54 @@ def test_the_api_docs_render_from_this_host_only(served_app, browser):
     page.get_by_text("/api/ask").first.wait_for(timeout=30_000)
     assert hosts == {urlparse(served_app).netloc}, hosts
     page.close()
+
+
+class _PrefixProxy(http.server.BaseHTTPRequestHandler):
+    """A reverse proxy that serves the app under /qa/, as nginx's `location /qa/ { proxy_pass http://app/; }`."""
+    app = ""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _forward(self) -> None:
+        import urllib.error
+        import urllib.request
+
+        if not self.path.startswith("/qa/"):
+            self.send_error(404)
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) or None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
+        request = urllib.request.Request(self.app + self.path[3:], data=body, headers=headers, method=self.command)
+        try:
+            response = urllib.request.urlopen(request, timeout=60)
+        except urllib.error.HTTPError as e:
+            response = e
+        payload = response.read()
+        self.send_response(response.status)
+        for k, v in response.headers.items():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length", "content-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _forward
+
+
+def test_the_widget_works_behind_a_proxy_that_serves_the_app_under_a_path(served_app, tmp_path, browser):
+    handler = type("Proxy", (_PrefixProxy,), {"app": served_app.rstrip("/")})
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    url, httpd = host_page(tmp_path, f"http://127.0.0.1:{proxy.server_address[1]}/qa")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(url)
+        page.locator("#qa-widget-button").click()
+        assert "/qa/embed?" in page.locator("#qa-widget iframe").get_attribute("src")
+        text = ask_in_embed(page.frame_locator("#qa-widget iframe"), "Who directs the Secretariat?")
+        assert "Under the direction of the Secretary General" in text and "[1] osce_overview.txt" in text
+    finally:
+        page.close()
+        httpd.shutdown()
+        proxy.shutdown()
