@@ -24,7 +24,7 @@ _END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s)|\n")
 # Markdown/list markers at the start of a line are not part of the sentence: "# Title", "- item", "2. item", "> quote"
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+>]|\d{1,3}[.)])[ \t]+")
 _LAST_WORD_REVERSED = re.compile(r"\W*([\w.]+)")  # the last word, matched in the reversed 64 characters before a sentence end
-MODEL_WINDOW = 254  # word pieces the encoder reads (+2 special tokens): a unit that fits it is never cut
+MODEL_WINDOW = 254  # word pieces all-MiniLM-L6-v2 reads (+2 special tokens); Embedder.window_tokens for others
 MAX_PREFIX_CHARS = 160  # of the title and heading path put before a chunk (about 40 word pieces at most)
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
@@ -160,9 +160,12 @@ def unit_spans(chunk: Chunk) -> list[tuple[int, int]]:
     return [(s + shift, e + shift) for s, e in chunk.units]
 
 
-def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[tuple[Chunk, Tokens]]:
+def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int,
+                      window_tokens: int = MODEL_WINDOW) -> list[tuple[Chunk, Tokens]]:
     """chunk_document's chunks, each with the word pieces of its encoder input (encoder_input: title and heading
-    path, then the text; see Tokens)."""
+    path, then the text; see Tokens). A chunk holds at most max_tokens word pieces, except one that opens with a
+    unit longer than that (a lead-in with its code example): it takes the unit whole when window_tokens (what the
+    model reads) hold it."""
     text = doc.text
     blocks = document_blocks(doc)
     plain = doc.blocks is None and not doc.source.lower().endswith(MARKDOWN_SUFFIXES + RST_SUFFIXES)
@@ -206,23 +209,27 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
     for j, enc in zip(marked, tokenizer.encode_batch([gaps[j] for j in marked], add_special_tokens=False)
                       if marked else []):
         gap_sizes[j] = len(enc.ids)
-    def whole(a: int) -> int:  # word pieces of the unit opening at atom a, with the markers between its atoms
+
+    def unit_size(a: int) -> int:  # word pieces of the unit opening at atom a, with the markers between its atoms
         return sum(sizes[a:unit_end[a]]) + sum(gap_sizes[a + 1:unit_end[a]])
 
-    window = max(max_tokens, MODEL_WINDOW)
+    window = max(max_tokens, window_tokens)
     pieces: list[tuple[int, int]] = []  # atom ranges
     i = 0
     while i < len(atoms):
         room = max(1, max_tokens - prefix_tokens[part[i]])
-        if unit_end[i] > i + 1 and room < whole(i) <= window - prefix_tokens[part[i]]:
-            room = whole(i)  # a lead-in with its code (or an item with its command) too long for a chunk: whole
+        fits = window - prefix_tokens[part[i]]  # what a chunk opening with a long unit may take
+        grown = unit_end[i] > i + 1 and room < unit_size(i) <= fits
+        if grown:
+            room = unit_size(i)  # a lead-in with its code (or an item with its command) too long for a chunk: whole
         j, used = i, 0
         while j < len(atoms) and (j == i or (part[j] == part[i] and used + gap_sizes[j] + sizes[j] <= room)):
             used += sizes[j] + (gap_sizes[j] if j > i else 0)
             j += 1
-        if j < len(atoms) and part[j] == part[i]:  # don't cut a unit that would fit a chunk of its own
-            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and
-                          whole(a) <= max(room, window - prefix_tokens[part[i]])]
+        if j < len(atoms) and part[j] == part[i] and not grown:  # don't cut a unit that would fit a chunk of its own
+            # (nor leave a lead-in alone: a unit opening at i keeps what follows it in this chunk)
+            straddling = [a for a in range(i + 1, j) if unit_end[a] > j and unit_size(a) <= max(room, fits)
+                          and not (a == i + 1 and unit_end[i] > i + 1)]
             if straddling:
                 j = straddling[0]
         moved = j < len(atoms) and unit_end[j] > j + 1  # the next chunk opens with a unit of several atoms
@@ -251,8 +258,8 @@ def chunk_with_tokens(doc: Document, tokenizer, max_tokens: int, overlap_tokens:
                       line=lines.line_of(s), text=text[s:e], page=lines.page_of(s),
                       section=" > ".join(sections[a]), title=title, units=tuple(spans))
         prefix, head = heads[part[a]]
-        whole = all(enc is not None for enc in encodings[a:b]) and not any(m in is_marked for m in range(a + 1, b))
-        if whole:  # the chunk's pieces are its atoms' pieces joined (only white space between them)
+        joined = all(enc is not None for enc in encodings[a:b]) and not any(m in is_marked for m in range(a + 1, b))
+        if joined:  # the chunk's pieces are its atoms' pieces joined (only white space between them)
             ids = np.concatenate([np.asarray(encodings[m].ids, dtype=np.int64) for m in range(a, b)])
             offsets = np.concatenate([np.asarray(encodings[m].offsets, dtype=np.int64).reshape(-1, 2)
                                       + (atoms[m].start - s) for m in range(a, b)])

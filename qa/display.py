@@ -7,7 +7,7 @@ import functools
 import html
 import re
 
-from .structure import MARKDOWN_SUFFIXES, RST_SUFFIXES
+from .structure import MARKDOWN_SUFFIXES, OBJECT_DIRECTIVE, RST_SUFFIXES
 
 _LINE_MARKERS = re.compile(r"[ \t]*(?:(?:[-*+>]|\d{1,9}[.)]|#{1,6})[ \t]+)*")
 OPEN, CLOSE = "\ue000", "\ue001"  # marks around cited text while a passage is rendered
@@ -48,6 +48,7 @@ def _renderer():
 
 
 _DIRECTIVE = re.compile(r"[ \t]*\.\. ([\w:-]+)::.*$")
+_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+\u2022]|\d+[.)]|#\.|\(?[a-zA-Z]\))[ \t]+\S")
 _CODE_DIRECTIVES = {"code-block", "code", "sourcecode", "literalinclude", "doctest", "testcode", "parsed-literal"}
 _ROLE = re.compile(r":(?:[\w-]+:)+`([^`]+)`")
 
@@ -66,15 +67,31 @@ def rst_as_markdown(text: str) -> str:
     out: list[str] = []
     lines = text.split("\n")
     i = 0
+    in_list = False  # inside a list, indentation nests; elsewhere indented text is a quote in rst, never code
+    doctest = False  # a ">>>" block and its output lines stay as written (indented: code)
     while i < len(lines):
         line = lines[i]
         bare = line.replace(OPEN, "").replace(CLOSE, "").rstrip()  # as written, without the marks of a citation
-        directive, literal = bool(_DIRECTIVE.match(bare)), bare.endswith("::")
-        if not directive:
+        directive = bool(_DIRECTIVE.match(bare))
+        literal = bare.endswith("::") and not directive  # ".. note::" is a directive, not a literal block
+        indented = bare[:1] in (" ", "\t")
+        doctest = bare.lstrip().startswith(">>>") or (doctest and bool(bare.strip()))
+        if bare.strip():
+            in_list = bool(_LIST_ITEM.match(bare)) or (in_list and indented)
+        if directive and OBJECT_DIRECTIVE.fullmatch(_DIRECTIVE.match(bare).group(1)):
+            at = line.index("::") + 2  # ".. py:data:: NAME": the name, as code, then what is said of it
+            name = line[at:].strip()
+            name = (OPEN if OPEN in line[:at] else "") + name
+            if name.replace(OPEN, "").replace(CLOSE, ""):
+                tick = "`" * (1 + max((len(r) for r in re.findall(r"`+", name)), default=0))
+                out.append(f"{tick}{name}{tick}")
+        elif not directive:
             if literal:  # "like this::" reads "like this:"
                 at = line.rfind("::")
                 line = line[:at] + line[at + 1:]
-            out.append(_ROLE.sub(_role_text, line.lstrip(" \t")))  # indented text is a quote in rst, never code
+            if indented and not in_list and not doctest:
+                line = line.lstrip(" \t")
+            out.append(_ROLE.sub(_role_text, line))
         i += 1
         if not (directive or literal):
             continue

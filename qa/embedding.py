@@ -220,6 +220,12 @@ class Embedder:
         self.warm_up()
         return self._dimension
 
+    @property
+    def window_tokens(self) -> int:
+        """Word pieces of one text the model reads (its window less the special tokens)."""
+        self.warm_up()
+        return self._max_seq - len(self._prefix) - len(self._suffix)
+
     def _ready(self):
         self.warm_up()
         return self._forward

@@ -107,7 +107,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                 stored(_store(store, running.popleft(), words, reuse))
 
         try:
-            for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read):
+            for doc, doc_chunks in _read_and_chunk(config, only, note, tokenizer, read, embedder.window_tokens):
                 entry = files.setdefault(file_of(doc.source), {"sha256": doc.file_sha256, "chunks": 0})
                 entry["chunks"] += len(doc_chunks)
                 remaining[file_of(doc.source)] = remaining.get(file_of(doc.source), 0) + len(doc_chunks)
@@ -130,7 +130,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
 
 
 def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None], tokenizer,
-                    hashes: dict[str, str]):
+                    hashes: dict[str, str], window_tokens: int):
     """(document, its chunks) for each document of the given files, read and chunked by a helper thread
     (up to READ_AHEAD documents ahead of the caller; an error it meets is raised here). Each chunk comes
     with its word pieces and its sentences' spans, so the embedding step does not work them out again."""
@@ -150,7 +150,8 @@ def _read_and_chunk(config: Config, only: set[str], note: Callable[[str], None],
         try:
             for doc in read_corpus(config.data_dir, note, only=only, hashes=hashes):
                 chunks = [(c, tokens, unit_spans(c)) for c, tokens in
-                          chunk_with_tokens(doc, tokenizer, config.chunk_tokens, config.overlap_tokens)]
+                          chunk_with_tokens(doc, tokenizer, config.chunk_tokens, config.overlap_tokens,
+                                            window_tokens)]
                 if not hand_over((doc, chunks)):
                     return  # the build stopped
         except BaseException as e:  # noqa: BLE001  (handed to the caller)

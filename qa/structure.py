@@ -23,7 +23,7 @@ _CONTEXT_DIRECTIVES = {"toctree", "include", "literalinclude", "raw", "image", "
                        "module", "highlight", "only", "index", "tabularcolumns", "contents"}
 # Sphinx directives that describe one named thing (a setting, a function, an option), with or without a domain:
 # ".. py:data:: SESSION_COOKIE_SECURE" and the text under it are one entry, like a list item and what it holds
-_OBJECT_DIRECTIVE = re.compile(r"(?:\w+:)?(?:function|data|class|exception|method|classmethod|staticmethod|attribute|"
+OBJECT_DIRECTIVE = re.compile(r"(?:\w+:)?(?:function|data|class|exception|method|classmethod|staticmethod|attribute|"
                                r"property|decorator|decoratormethod|option|cmdoption|envvar|confval|setting|describe|"
                                r"object|member|macro|type|var|struct|enum|enumerator|union|event)")
 _HEADING_MARKUP = re.compile(r"[`*_]|\{#[^}]*\}|<[^>]+>")
@@ -258,7 +258,8 @@ def rst_blocks(text: str) -> list[Block]:
 
     def directive(raw: str, path: tuple[str, ...], depth: int) -> None:
         """An unknown directive, as docutils gives it back: its first line (and options) is context, its body
-        text ("versionadded:: 2.0" and what changed) a quote; a toctree or include is context only."""
+        text ("versionadded:: 2.0" and what changed) a quote; a toctree or include is context only. An object
+        directive (".. py:data:: NAME") is its markup as context, the name as an item and the body nested under it."""
         where = place(raw)
         if not where:
             return
@@ -268,7 +269,7 @@ def rst_blocks(text: str) -> list[Block]:
         name = head[3:].split("::", 1)[0].strip()
         line = text[where[0]:where[0] + body.end()].split("\n", 1)[0]
         signature = line.split("::", 1)[1].strip() if "::" in line else ""
-        if e > s and signature and _OBJECT_DIRECTIVE.fullmatch(name):  # the name, then what is said of it
+        if e > s and signature and OBJECT_DIRECTIVE.fullmatch(name):  # the name, then what is said of it
             at = where[0] + line.index(signature, line.index("::"))
             out.append(Block("context", where[0], at, depth=depth, section=path))
             out.append(Block("item", at, at + len(signature), depth=depth + 1, section=path))

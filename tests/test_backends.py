@@ -55,7 +55,11 @@ def test_onnx_backends_agree_with_torch(torch_embedder, tmp_path, backend, min_c
 def test_float32_onnx_batches_give_each_text_the_vector_it_gets_alone(tmp_path):
     one = Embedder(backend="onnx", encoder_dir=tmp_path, shared_dir=SHARED)
     batched = Embedder(backend="onnx", encoder_dir=tmp_path, shared_dir=SHARED, onnx_batch=3)
+    batched.warm_up()
+    run, sizes = batched._forward, []
+    batched._forward = lambda ids, mask: sizes.append(len(ids)) or run(ids, mask)
     assert np.abs(batched.encode(TEXTS) - one.encode(TEXTS)).max() < 1e-5  # padding is masked out
+    assert sorted(sizes) == [1, 3]  # four texts: one run of three, one of one
     assert Embedder(backend="onnx-int8", encoder_dir=tmp_path, onnx_batch=8).onnx_batch == 1  # int8: never
 
 

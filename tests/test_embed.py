@@ -165,3 +165,4 @@ def test_the_widget_works_behind_a_proxy_that_serves_the_app_under_a_path(served
         page.close()
         httpd.shutdown()
         proxy.shutdown()
+        proxy.server_close()

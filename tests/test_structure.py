@@ -275,6 +275,13 @@ def test_cited_markup_is_rendered_safely_for_the_browser():
     assert "<pre><code>app = ProxyFix(app)" in rst and "<pre><code>flask run" in rst and "<code>run</code>" in rst
     entry = render("SESSION_COOKIE_SECURE\n\n    Browsers only send it over HTTPS.\n\n    Default: ``False``", "c.rst")
     assert "<pre>" not in entry and "<p>Browsers only send it over HTTPS.</p>" in entry  # indented rst: text
+    nested = render("* a\n\n  * b\n\n1. Install it.\n\n   Then run it.\n\n.. note::\n\n   Careful.\n\nTry it.\n\n"
+                    "    >>> f()\n    1", "c.rst")
+    assert nested.count("<ul>") == 2 and "<p>Then run it.</p>\n</li>" in nested  # lists keep their nesting
+    assert "<p>Careful.</p>" in nested and "<pre><code>&gt;&gt;&gt; f()\n1\n</code></pre>" in nested  # a doctest: code
+    setting = ".. py:data:: SESSION_COOKIE_SECURE\n\n    Sent over HTTPS only.\n"
+    shown = marked_passage(setting, [(setting.index("SESSION"), len(setting) - 1)], "config.rst")
+    assert "<code><mark>SESSION_COOKIE_SECURE</mark></code>" in shown and ".. py:data" not in shown
     plain = render("<b>not bold</b>\nline two", "notes.txt")
     assert "&lt;b&gt;not bold&lt;/b&gt;\nline two" in plain
     passage = "# Title\n\n- Restore a backup:\n\n  ```sh\n  restore --all\n  ```\n"

@@ -14,9 +14,9 @@
   if (!script || window.__qaWidgetLoaded) return;
   window.__qaWidgetLoaded = true;
 
-  // where widget.js was served from, path included: behind a proxy at https://site/qa/ the panel is /qa/embed
+  // the folder widget.js was served from: behind a proxy at https://site/qa/ the panel is /qa/embed
   var from = new URL(script.src, location.href);
-  var base = from.origin + from.pathname.replace(/\/widget\.js$/, "");
+  var base = from.origin + from.pathname.replace(/\/[^\/]*$/, "");
   var d = script.dataset;
   var COLOR = /^(#[0-9a-f]{3,8}|[a-z]+|rgba?\([0-9.,\s%]+\))$/i;
   var color = COLOR.test(d.color || "") ? d.color : "#2563eb";
