@@ -157,7 +157,7 @@ def chosen_backend(config: Config) -> str:
 
 def chunking_settings(config: Config) -> dict:
     return {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
-            "splitter": "units-v5", "sentence_vectors": "unit-span-mean-v1"}
+            "splitter": "units-v6", "sentence_vectors": "unit-span-mean-v1"}
 
 
 @functools.lru_cache(maxsize=None)

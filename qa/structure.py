@@ -26,6 +26,7 @@ _CONTEXT_DIRECTIVES = {"toctree", "include", "literalinclude", "raw", "image", "
 OBJECT_DIRECTIVE = re.compile(r"(?:\w+:)?(?:function|data|class|exception|method|classmethod|staticmethod|attribute|"
                                r"property|decorator|decoratormethod|option|cmdoption|envvar|confval|setting|describe|"
                                r"object|member|macro|type|var|struct|enum|enumerator|union|event)")
+_NESTED_DIRECTIVE = re.compile(r"^[ \t]+(\.\. [\w:-]+::)", re.M)  # a directive inside another one's body
 _HEADING_MARKUP = re.compile(r"[`*_]|\{#[^}]*\}|<[^>]+>")
 
 
@@ -257,28 +258,37 @@ def rst_blocks(text: str) -> list[Block]:
                 walk(child, path, level, depth, quoted)
 
     def directive(raw: str, path: tuple[str, ...], depth: int) -> None:
-        """An unknown directive, as docutils gives it back: its first line (and options) is context, its body
-        text ("versionadded:: 2.0" and what changed) a quote; a toctree or include is context only. An object
-        directive (".. py:data:: NAME") is its markup as context, the name as an item and the body nested under it."""
+        """An unknown directive, as docutils gives it back (its text is placed in the file, then read there)."""
         where = place(raw)
-        if not where:
-            return
-        head = raw.lstrip().split("\n", 1)[0]
-        body = re.match(r"[^\n]*(?:\n[ \t]+:[\w-]+:[^\n]*)*", text[where[0]:where[1]])
-        s, e = _trimmed(text, where[0] + body.end(), where[1])
-        name = head[3:].split("::", 1)[0].strip()
-        line = text[where[0]:where[0] + body.end()].split("\n", 1)[0]
+        if where:
+            entry(where[0], where[1], path, depth)
+
+    def entry(start: int, end: int, path: tuple[str, ...], depth: int) -> None:
+        """The directive at text[start:end]: its first line (and options) is context, its body text
+        ("versionadded:: 2.0" and what changed) a quote; a toctree or include is context only. An object
+        directive (".. py:data:: NAME") is its markup as context, the name as an item and the body nested under
+        it; directives inside its body (a class's methods) are entries of their own, nested under it too."""
+        options = re.match(r"[^\n]*(?:\n[ \t]+:[\w-]+:[^\n]*)*", text[start:end])
+        body = start + options.end()
+        inner = [body + m.start(1) for m in _NESTED_DIRECTIVE.finditer(text[body:end])]
+        s, e = _trimmed(text, body, inner[0] if inner else end)
+        line = text[start:body].split("\n", 1)[0]
+        name = line.lstrip()[3:].split("::", 1)[0].strip()
         signature = line.split("::", 1)[1].strip() if "::" in line else ""
-        if e > s and signature and OBJECT_DIRECTIVE.fullmatch(name):  # the name, then what is said of it
-            at = where[0] + line.index(signature, line.index("::"))
-            out.append(Block("context", where[0], at, depth=depth, section=path))
+        if (e > s or inner) and signature and OBJECT_DIRECTIVE.fullmatch(name):  # the name, then what is said of it
+            at = start + line.index(signature, line.index("::"))
+            out.append(Block("context", start, at, depth=depth, section=path))
             out.append(Block("item", at, at + len(signature), depth=depth + 1, section=path))
-            out.append(Block("context", at + len(signature), where[0] + body.end(), depth=depth + 1, section=path))
-            out.append(Block("quote", s, e, depth=depth + 2, section=path))
-            return
-        out.append(Block("context", where[0], where[0] + body.end(), depth=depth, section=path))
-        if e > s and name not in _CONTEXT_DIRECTIVES:
-            out.append(Block("quote", s, e, depth=depth, section=path))
+            out.append(Block("context", at + len(signature), body, depth=depth + 1, section=path))
+            if e > s:
+                out.append(Block("quote", s, e, depth=depth + 2, section=path))
+            depth += 2
+        else:
+            out.append(Block("context", start, body, depth=depth, section=path))
+            if e > s and name not in _CONTEXT_DIRECTIVES:
+                out.append(Block("quote", s, e, depth=depth, section=path))
+        for a, b in zip(inner, inner[1:] + [end]):
+            entry(a, b, path, depth)
 
     walk(document, (), 0, 0, False)
     return [b for b in out if b.end > b.start]

@@ -214,6 +214,20 @@ def test_rst_is_parsed_safely_and_unknown_sphinx_markup_stays_text(tokenizer):
     assert {c.section for c, _ in chunks} == {"Flask guide > Deploying"}
 
 
+def test_sphinx_entries_nested_in_a_class_are_entries_of_their_own(tokenizer):
+    text = ("API\n===\n\n.. py:class:: App(name)\n\n   The application object.\n\n"
+            "   .. py:method:: run(port=5000)\n\n      Runs the development server.\n\n"
+            "   .. py:attribute:: config\n\n      The configuration dictionary.\n")
+    shown = [(b.kind, text[b.start:b.end]) for b in rst_blocks(text)]
+    assert [t for k, t in shown if k == "item"] == ["App(name)", "run(port=5000)", "config"]
+    assert ("quote", "The application object.") in shown and ("quote", "Runs the development server.") in shown
+    _, chunks = chunks_of("api.rst", text, tokenizer)
+    units = [text[s:e] for c, _ in chunks for s, e in c.units]
+    assert any(u.startswith("run(port=5000)") and u.endswith("Runs the development server.") for u in units)
+    assert any(u.startswith("config") and u.endswith("The configuration dictionary.") for u in units)
+    assert not any(u.lstrip().startswith("..") for u in units)
+
+
 def test_a_broken_rst_file_is_still_read_as_text(tokenizer):
     text = "Title\n=====\n\n.. code-block::\n\n   unterminated ``literal\n\n:bad-role:`x\n\n" + "=" * 3 + "\n"
     _, chunks = chunks_of("broken.rst", text, tokenizer)
