@@ -94,11 +94,12 @@ class _Lines:
         return bisect.bisect_left(self.pages, offset) + 1 if self.pages is not None else 0
 
 
-def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
-    """Pack whole answer units into chunks of at most max_tokens word pieces, never across a heading; repeat
-    trailing atoms worth up to overlap_tokens at the start of the next chunk. An atom longer than max_tokens
-    is cut into windows at word-piece boundaries."""
-    return [c for c, _ in chunk_with_tokens(doc, tokenizer, max_tokens, overlap_tokens)]
+def chunk_document(doc: Document, tokenizer, max_tokens: int, overlap_tokens: int,
+                   window_tokens: int = MODEL_WINDOW) -> list[Chunk]:
+    """Pack whole answer units into chunks of at most max_tokens word pieces (a chunk opening with a longer unit
+    takes it whole up to window_tokens), never across a heading; repeat trailing atoms worth up to overlap_tokens
+    at the start of the next chunk. An atom longer than max_tokens is cut into windows at word-piece boundaries."""
+    return [c for c, _ in chunk_with_tokens(doc, tokenizer, max_tokens, overlap_tokens, window_tokens)]
 
 
 def split_sentences(lines: bool):

@@ -72,13 +72,14 @@ def rst_as_markdown(text: str) -> str:
     while i < len(lines):
         line = lines[i]
         bare = line.replace(OPEN, "").replace(CLOSE, "").rstrip()  # as written, without the marks of a citation
-        directive = bool(_DIRECTIVE.match(bare))
+        found = _DIRECTIVE.match(bare)
+        directive = bool(found)
         literal = bare.endswith("::") and not directive  # ".. note::" is a directive, not a literal block
         indented = bare[:1] in (" ", "\t")
         doctest = bare.lstrip().startswith(">>>") or (doctest and bool(bare.strip()))
         if bare.strip():
             in_list = bool(_LIST_ITEM.match(bare)) or (in_list and indented)
-        if directive and OBJECT_DIRECTIVE.fullmatch(_DIRECTIVE.match(bare).group(1)):
+        if found and OBJECT_DIRECTIVE.fullmatch(found.group(1)):
             at = line.index("::") + 2  # ".. py:data:: NAME": the name, as code, then what is said of it
             name = line[at:].strip()
             name = (OPEN if OPEN in line[:at] else "") + name
@@ -105,7 +106,7 @@ def rst_as_markdown(text: str) -> str:
         if body:
             cut = min(len(b) - len(b.lstrip()) for b in body)
             inner = "\n".join(b[cut:] for b in block).strip("\n")
-            name = _DIRECTIVE.match(bare).group(1) if directive else ""
+            name = found.group(1) if found else ""
             if literal or name in _CODE_DIRECTIVES:
                 fence = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", inner)), default=0))
                 out.extend(["", fence, inner, fence, ""])

@@ -75,7 +75,8 @@ def _start(address: str) -> dict:
     return ray.cluster_resources()
 
 
-def _read_and_chunk(row: dict, data_dir: str, model_path: str, chunk_tokens: int, overlap_tokens: int) -> list[dict]:
+def _read_and_chunk(row: dict, data_dir: str, model_path: str, chunk_tokens: int, overlap_tokens: int,
+                    window_tokens: int) -> list[dict]:
     """Ray task body: the documents of one file, chunked, as rows (a skipped file: one row with a warning)."""
     from .chunking import chunk_document, load_tokenizer
     from .reading import read_corpus
@@ -84,7 +85,7 @@ def _read_and_chunk(row: dict, data_dir: str, model_path: str, chunk_tokens: int
     out = []
     tokenizer = load_tokenizer(Path(model_path))
     for doc in read_corpus(Path(data_dir), warnings.append, only={row["file"]}):
-        for c in chunk_document(doc, tokenizer, chunk_tokens, overlap_tokens):
+        for c in chunk_document(doc, tokenizer, chunk_tokens, overlap_tokens, window_tokens):
             out.append({"file": row["file"], "sha256": doc.file_sha256, "warning": "",
                         **{k: getattr(c, k) for k in CHUNK_FIELDS}, "units": json.dumps(c.units)})
     empty = {"sha256": "", "id": "", "source": "", "start": 0, "end": 0, "line": 0, "text": "", "page": 0,
@@ -137,7 +138,8 @@ def ray_ingest(config: Config, embedder: Embedder, only: set[str], note: Callabl
     actors = max(1, cpus - 1)
     embedder.warm_up()  # exports the encoder once, here, before the actors look for it
     ds = ray.data.from_items([{"file": f} for f in sorted(only)])
-    read = (str(config.data_dir), str(embedder.path), config.chunk_tokens, config.overlap_tokens)
+    read = (str(config.data_dir), str(embedder.path), config.chunk_tokens, config.overlap_tokens,
+            embedder.window_tokens)
     ds = ds.flat_map(lambda row: _read_and_chunk(row, *read), num_cpus=READ_CPUS)
     embed = type("Embed", (_Embed,), {"settings": (config.model, embedder.backend, str(embedder.encoder_dir or ""),
                                                    str(embedder.shared_dir or ""), math.ceil(cpus / actors))})
