@@ -27,9 +27,8 @@ from common import cpu_flags, temp_dir  # noqa: E402
 
 from qa.chunking import chunk_document, encoder_input, load_tokenizer  # noqa: E402
 from qa.config import build_config  # noqa: E402
-from qa.cpu import machine_backend  # noqa: E402
 from qa.embedding import Embedder  # noqa: E402
-from qa.indexing import build_index, encoder_dir  # noqa: E402
+from qa.indexing import build_index, encoder_dir, new_index_backend  # noqa: E402
 from qa.reading import read_corpus  # noqa: E402
 
 
@@ -54,7 +53,8 @@ def main() -> None:
     args = p.parse_args()
     tmp = Path(temp_dir("qa-bench-docs-"))
     config = build_config({}, data_dir=args.folder.resolve(), index_dir=tmp / "index", backend=args.backend)
-    backend = args.backend or machine_backend().backend
+    choice = new_index_backend(config)  # timed once per machine where the CPU's features do not settle it
+    backend = args.backend or choice.backend
     embedder = Embedder(backend=backend, encoder_dir=encoder_dir(config), shared_dir=config.cache_dir / "encoders")
     embedder.warm_up()
     tokenizer = load_tokenizer(embedder.path)
@@ -86,7 +86,6 @@ def main() -> None:
     last = reports[-1]
     print(f"cpu: {cpu_flags()}; {len(docs)} documents, {len(texts)} chunks ({read_s:.1f} s to read and chunk); "
           f"medians of {args.repeats}")
-    choice = machine_backend()
     print(f"encoder: {backend}" + (f" (chosen: {choice.reason})" if not args.backend else " (asked for)"))
     print(f"sentence-transformers encode {st:7.1f} s  {len(texts) / st:6.1f} chunks/s")
     print(f"{backend} raw encode{'':<{max(1, 17 - len(backend))}}{raw:7.1f} s  {len(texts) / raw:6.1f} chunks/s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import logging
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -28,6 +29,11 @@ RELOAD_CHECK_SECONDS = 1.0  # how often a serving assistant looks for a newer bu
 STARTUP_WAIT_SECONDS = 60.0  # how long a request waits for a starting assistant before "retry"
 MAX_HISTORY_TURNS = 20
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same)\b", re.I)
+
+
+def _stderr_line(message: str) -> None:
+    """A line beside the progress bar (on stderr, as tqdm's): what a build is doing before its bar starts."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def previous_question(history: list) -> str:
@@ -198,7 +204,7 @@ class Assistant:
         return self.reader.threshold if self.reader is not None else SCORER_MIN_SCORE
 
     def build(self, warn: Callable[[str], None], progress: bool = False, full: bool = False) -> BuildReport:
-        backend = chosen_backend(self.config)
+        backend = chosen_backend(self.config, notice=_stderr_line if progress else None)
         device = build_device(self.config.device) if backend == "torch" else "cpu"
         if self.config.device == "cuda" and backend != "torch":
             raise IndexMismatch(f"the index in {self.config.index_dir} uses the {backend} encoder, which runs on "

@@ -1,10 +1,11 @@
-"""What suits this machine: the encoder for a new index when none is asked for (from the CPU's features), and
-whether builds run on a CUDA GPU.
+"""What suits this machine: the encoder for a new index when none is asked for, as far as the CPU's features
+tell (calibration.py times the two where they do not), and whether builds run on a CUDA GPU.
 
 int8 matrix products are fast only with int8 dot-product instructions: AVX-512 VNNI, AVX-VNNI or AMX on
 x86, the dot-product extension on ARM. There the int8 ONNX export runs about 3x faster than float32 (and
-3x torch); elsewhere (AVX2 only) it is no faster than the float32 export and slightly less accurate, and
-the float32 export is still faster than torch (bench/bench_encoders.py prints these figures per machine).
+3x torch). Elsewhere (AVX2 only) it depends on the CPU: measured no faster than float32 on one, 1.5x faster on
+another, and always slightly less accurate; there float32 is the provisional choice, and a new index gets the one
+calibration.py times faster. Both ONNX exports run faster than torch (bench/bench_encoders.py prints the figures).
 """
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ INT8_FEATURES = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int
 class BackendChoice:
     backend: str
     reason: str  # one clause, e.g. "this CPU has AVX-512 VNNI: int8 runs about 3x faster than float32"
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name ("AMD EPYC", ...), or "unknown CPU" where /proc/cpuinfo cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("model name", "Model", "CPU part")):
+                    return line.split(":", 1)[1].strip() or "unknown CPU"
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 @functools.cache
@@ -41,12 +55,13 @@ def choose_backend(features: frozenset[str]) -> BackendChoice:
     if not features:
         return BackendChoice("onnx", "this CPU's features are unknown: float32 ONNX, which is fast everywhere")
     return BackendChoice("onnx", "this CPU has no int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX): "
-                         "int8 would be no faster than float32 there, and slightly less accurate")
+                         "float32 unless int8 is timed clearly faster (calibration.py)")
 
 
 @functools.cache
 def machine_backend() -> BackendChoice:
-    """The encoder a new index gets on this machine when none is asked for."""
+    """The encoder the CPU's features point to (calibration.new_index_choice has the last word where it is not
+    int8)."""
     return choose_backend(cpu_features())
 
 

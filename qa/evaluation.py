@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from .config import DEFAULT_BACKEND, Config
+from .config import Config
 from .errors import IndexMismatch, IndexMissing, QAError
 
 RETRIEVAL_DEPTH = 100  # chunks retrieved per query, enough for 10 distinct documents
@@ -117,7 +117,9 @@ def index_config(config: Config, dataset: Dataset, cache_dir: Path) -> Config:
     with dataset.corpus.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    backend = config.backend or DEFAULT_BACKEND
+    from .indexing import new_index_backend
+
+    backend = config.backend or new_index_backend(config).backend
     digest.update(f"\0{config.model}\0{config.chunk_tokens}\0{config.overlap_tokens}\0{backend}".encode())
     return replace(config, data_dir=dataset.corpus, backend=backend,
                    index_dir=cache_dir / f"{dataset.name}-{digest.hexdigest()[:16]}")

@@ -29,7 +29,8 @@ from typing import Callable
 from . import __version__
 from .chunking import encoder_input
 from .config import BACKENDS, Config
-from .cpu import BackendChoice, build_device, machine_backend
+from .calibration import new_index_choice
+from .cpu import BackendChoice, build_device
 from .dedup import Reuse
 from .embedding import Embedder
 from .errors import EmptyCorpus, IndexBusy, IndexCorrupt, IndexMismatch, IndexMissing, IndexUnwritable, QAError
@@ -141,18 +142,19 @@ def live_backend(config: Config) -> str | None:
     return backend if backend in BACKENDS else None
 
 
-def new_index_backend(config: Config) -> BackendChoice:
+def new_index_backend(config: Config, notice: Callable[[str], None] | None = None) -> BackendChoice:
     """The encoder a new index gets when none is asked for: torch where the build runs on a CUDA GPU, else the
-    one that suits this CPU (cpu.py)."""
+    one that suits this CPU (cpu.py; timed by calibration.py where its features do not settle it)."""
     if build_device(config.device) == "cuda":
         return BackendChoice("torch", "the build runs on the CUDA GPU, with the torch encoder (questions are "
                              "encoded on the CPU unless --device cuda)")
-    return machine_backend()
+    return new_index_choice(config.model, config.cache_dir / ENCODERS_DIR, notice)
 
 
-def chosen_backend(config: Config) -> str:
-    """The encoder a build uses: the one asked for, else the live build's, else a new index's (new_index_backend)."""
-    return config.backend or live_backend(config) or new_index_backend(config).backend
+def chosen_backend(config: Config, notice: Callable[[str], None] | None = None) -> str:
+    """The encoder a build uses: the one asked for, else the live build's, else a new index's (new_index_backend,
+    which tells notice when it times the encoders)."""
+    return config.backend or live_backend(config) or new_index_backend(config, notice).backend
 
 
 def chunking_settings(config: Config) -> dict:

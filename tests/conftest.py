@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from qa.assistant import Assistant
-from qa.config import DEFAULT_BACKEND, ROOT, Config, build_config
+from qa.config import ROOT, Config, build_config
 from qa.embedding import Embedder
+from qa.indexing import new_index_backend
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -37,8 +38,9 @@ def shared_eval() -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory) -> Embedder:
-    """The encoder users get by default (onnx-int8), exported once per machine into .cache/encoders."""
-    e = Embedder(backend=DEFAULT_BACKEND, encoder_dir=tmp_path_factory.mktemp("encoders"),
+    """The encoder users get by default on this machine (onnx-int8 or onnx: calibration.py), exported once per
+    machine into .cache/encoders."""
+    e = Embedder(backend=new_index_backend(Config()).backend, encoder_dir=tmp_path_factory.mktemp("encoders"),
                  shared_dir=Config().cache_dir / "encoders")
     e.warm_up()
     return e
