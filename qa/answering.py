@@ -10,7 +10,7 @@ import numpy as np
 
 from .chunking import encoder_prefix
 from .embedding import Embedder
-from .reader import Reader
+from .reader import Reader, Reading
 from .records import Answer, Citation, Hit
 from .store import VectorStore
 
@@ -191,8 +191,8 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
 
 
 READ_UNITS = 8  # the reader reads up to this many units, the best by score_sentences: READ_FIRST in one batched
-READ_FIRST = 4  # call, the rest in a second one only when none of the first is CLEAR
-CLEAR = 0.9
+READ_FIRST = 4  # call, the rest in a second one only when none of the first is CLEAR and one of the rest could
+CLEAR = 0.9  # still be cited (second_read_can_matter)
 SPAN_SHARE = 0.7  # an answer span is kept when it is at most this share of its unit (else the unit is the answer)
 
 
@@ -200,22 +200,38 @@ def read_units(question: str, scored: list[tuple[float, _Candidate]], reader: Re
                ) -> tuple[list[tuple[float, _Candidate]], dict[int, tuple[int, int]]]:
     """The best READ_UNITS units re-scored with the reader, best first: reader.weight x its probability that the unit
     answers + the rest x the unit's score (both 0-1; the weight is fitted with the threshold, bench/fit_reader.py);
-    a unit longer than the reader's window keeps its score alone (the reader saw only its beginning); and the span the reader found in each (file offsets, by id of the candidate)."""
+    a unit longer than the reader's window keeps its score alone (the reader saw only its beginning); and the span
+    the reader found in each (file offsets, by id of the candidate)."""
     top = [cand for _, cand in scored[:READ_UNITS]]
     prefixes = [encoder_prefix(c.hit.chunk) for c in top]
     texts = [p + c.text for p, c in zip(prefixes, top)]
     readings = reader.read(question, texts[:READ_FIRST])
-    if len(texts) > READ_FIRST and max(r.probability for r in readings) < CLEAR:
+    w = reader.weight
+    first = [_blend(w, r, score) for r, (score, _) in zip(readings, scored)]
+    if len(texts) > READ_FIRST and max(r.probability for r in readings) < CLEAR and \
+            second_read_can_matter(first, [s for s, _ in scored[READ_FIRST:READ_UNITS]], w):
         readings += reader.read(question, texts[READ_FIRST:])
     top = top[:len(readings)]
     spans = {}
     for cand, prefix, r in zip(top, prefixes, readings):
         if r.start >= len(prefix) and r.end > r.start and r.end - r.start <= SPAN_SHARE * len(cand.text):
             spans[id(cand)] = (cand.start + r.start - len(prefix), cand.start + r.end - len(prefix))
-    w = reader.weight
-    rescored = sorted((((w * r.probability + (1 - w) * score) if r.complete else score, c)
-                       for r, (score, c) in zip(readings, scored)), key=lambda pair: -pair[0])
+    rescored = sorted(((_blend(w, r, score), c) for r, (score, c) in zip(readings, scored)), key=lambda pair: -pair[0])
     return rescored, spans
+
+
+def _blend(weight: float, reading: Reading, score: float) -> float:
+    """A read unit's answer score: weight x the reader's probability + the rest x its own score; its own score alone
+    where the reader saw only its beginning."""
+    return weight * reading.probability + (1 - weight) * score if reading.complete else score
+
+
+def second_read_can_matter(first: list[float], rest: list[float], weight: float) -> bool:
+    """Whether reading the rest of the units could change the answer: one of them, read as well as can be
+    (probability 1), would come within FOLLOW_MARGIN of the best first one (so it could be cited). Otherwise
+    the answer is the same without that read, which is skipped."""
+    best_possible = max(max(s, weight + (1 - weight) * s) for s in rest)
+    return best_possible >= max(first) - FOLLOW_MARGIN
 
 
 def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,

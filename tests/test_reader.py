@@ -96,3 +96,21 @@ def test_the_chat_shows_the_answer_span_in_bold_and_escapes_the_rest():
                      "answer_start": start + 4, "answer_end": start + 10})
     shown = answer_markdown(Answer(question="How?", answer="", abstained=False, citations=(md,)))
     assert "<code><strong>make</strong></code>" in shown or "<strong><code>make</code></strong>" in shown
+
+
+def test_the_second_read_is_skipped_only_where_it_cannot_change_the_answer(assistant, monkeypatch):
+    from qa import answering
+
+    # best first unit 0.65: a further unit read at probability 1 (0.25 + 0.75 x score) must reach 0.65 - FOLLOW_MARGIN
+    assert not answering.second_read_can_matter([0.65, 0.53], [0.44, 0.43], 0.25)  # at most 0.58
+    assert answering.second_read_can_matter([0.65, 0.53], [0.44, 0.50], 0.25)  # 0.625: it could be cited
+    assert answering.second_read_can_matter([0.65], [1.2], 0.25)  # a score over 1 counts as it is
+    questions = ["Who directs the Secretariat?", "Where is the Secretariat based?", "What does the OSCE do?",
+                 "Who heads the Documentation Centre in Prague?", "How many participating States are there?"]
+    skipping = [assistant.ask(q) for q in questions]
+    monkeypatch.setattr(answering, "second_read_can_matter", lambda *_: True)
+    assistant.embedder._cache.clear()
+    reading_all = [assistant.ask(q) for q in questions]
+    for a, b in zip(skipping, reading_all):
+        assert (a.answer, a.abstained, a.confidence) == (b.answer, b.abstained, b.confidence)
+        assert [(c.source, c.start, c.end) for c in a.citations] == [(c.source, c.start, c.end) for c in b.citations]
