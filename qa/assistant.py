@@ -127,6 +127,7 @@ class Assistant:
         self._ready.set()
         self.startup_error: QAError | None = None  # what requests are told
         self.startup_exception: BaseException | None = None  # what the command line reports
+        self._reader_loading = False  # set once the reader's load has been started (_load_reader_aside)
         self._request_threads = 0  # when set (serving), FAISS threads are set in every request's thread
 
     def start(self, prepare: Callable[[], None], failed: Callable[[QAError], None]) -> threading.Thread:
@@ -327,12 +328,26 @@ class Assistant:
         index, embedder = self._current()
         return hybrid_search(index.store, index.lexical, embedder, query, k)
 
+    def _load_reader_aside(self) -> None:
+        """The first question: load the reader in a thread of its own while the index and the encoder load (a
+        fresh `qa ask` waits for the longer of the two, not their sum). A failure there is raised by the read."""
+        if self.reader is not None and not self._reader_loading:
+            self._reader_loading = True
+            threading.Thread(target=self._try_reader, name="qa-reader", daemon=True).start()
+
+    def _try_reader(self) -> None:
+        try:
+            self.reader.warm_up()
+        except Exception:  # the read that needs it loads it again and raises the one clear error
+            pass
+
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
         """An answer citing the documents. history (earlier turns) lets a follow-up refer back."""
         question, notice = clean_question(question, self.config.max_question_chars)
         if k is not None and not 1 <= k <= MAX_K:
             raise BadQuestion(f"k must be between 1 and {MAX_K}, got {k}.")
         query = with_context(question, history or [])
+        self._load_reader_aside()
         index, embedder = self._current()
         store = index.store
         hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
