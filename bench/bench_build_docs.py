@@ -53,7 +53,7 @@ def main() -> None:
     args = p.parse_args()
     tmp = Path(temp_dir("qa-bench-docs-"))
     config = build_config({}, data_dir=args.folder.resolve(), index_dir=tmp / "index", backend=args.backend)
-    choice = new_index_backend(config)  # timed once per machine where the CPU's features do not settle it
+    choice = None if args.backend else new_index_backend(config)  # timed once per machine where needed
     backend = args.backend or choice.backend
     embedder = Embedder(backend=backend, encoder_dir=encoder_dir(config), shared_dir=config.cache_dir / "encoders")
     embedder.warm_up()
@@ -86,7 +86,7 @@ def main() -> None:
     last = reports[-1]
     print(f"cpu: {cpu_flags()}; {len(docs)} documents, {len(texts)} chunks ({read_s:.1f} s to read and chunk); "
           f"medians of {args.repeats}")
-    print(f"encoder: {backend}" + (f" (chosen: {choice.reason})" if not args.backend else " (asked for)"))
+    print(f"encoder: {backend}" + (f" (chosen: {choice.reason})" if choice else " (asked for)"))
     print(f"sentence-transformers encode {st:7.1f} s  {len(texts) / st:6.1f} chunks/s")
     print(f"{backend} raw encode{'':<{max(1, 17 - len(backend))}}{raw:7.1f} s  {len(texts) / raw:6.1f} chunks/s")
     print(f"full build                   {build:7.1f} s  {len(texts) / build:6.1f} chunks/s   "

@@ -197,27 +197,33 @@ SPAN_SHARE = 0.7  # an answer span is kept when it is at most this share of its 
 
 
 def read_units(question: str, scored: list[tuple[float, _Candidate]], reader: Reader
-               ) -> tuple[list[tuple[float, _Candidate]], dict[int, tuple[int, int]]]:
+               ) -> tuple[list[tuple[float, _Candidate]], dict[int, tuple[int, int]], list[_Candidate]]:
     """The best READ_UNITS units re-scored with the reader, best first: reader.weight x its probability that the unit
     answers + the rest x the unit's score (both 0-1; the weight is fitted with the threshold, bench/fit_reader.py);
     a unit longer than the reader's window keeps its score alone (the reader saw only its beginning); and the span
-    the reader found in each (file offsets, by id of the candidate)."""
+    the reader found in each (file offsets, by id of the candidate); and the units of the best READ_UNITS left unread
+    (second_read_can_matter)."""
     top = [cand for _, cand in scored[:READ_UNITS]]
-    prefixes = [encoder_prefix(c.hit.chunk) for c in top]
-    texts = [p + c.text for p, c in zip(prefixes, top)]
+    texts = [encoder_prefix(c.hit.chunk) + c.text for c in top]
     readings = reader.read(question, texts[:READ_FIRST])
     w = reader.weight
     first = [_blend(w, r, score) for r, (score, _) in zip(readings, scored)]
     if len(texts) > READ_FIRST and max(r.probability for r in readings) < CLEAR and \
             second_read_can_matter(first, [s for s, _ in scored[READ_FIRST:READ_UNITS]], w):
         readings += reader.read(question, texts[READ_FIRST:])
-    top = top[:len(readings)]
-    spans = {}
-    for cand, prefix, r in zip(top, prefixes, readings):
-        if r.start >= len(prefix) and r.end > r.start and r.end - r.start <= SPAN_SHARE * len(cand.text):
-            spans[id(cand)] = (cand.start + r.start - len(prefix), cand.start + r.end - len(prefix))
     rescored = sorted(((_blend(w, r, score), c) for r, (score, c) in zip(readings, scored)), key=lambda pair: -pair[0])
-    return rescored, spans
+    return rescored, _spans(top, readings), top[len(readings):]
+
+
+def _spans(units: list[_Candidate], readings: list[Reading]) -> dict[int, tuple[int, int]]:
+    """The answer span the reader found in each unit (file offsets, by id of the candidate), where one stands out
+    inside the unit's own text (not its title and section in front) and is not most of it."""
+    spans = {}
+    for cand, r in zip(units, readings):
+        prefix = len(encoder_prefix(cand.hit.chunk))
+        if r.start >= prefix and r.end > r.start and r.end - r.start <= SPAN_SHARE * len(cand.text):
+            spans[id(cand)] = (cand.start + r.start - prefix, cand.start + r.end - prefix)
+    return spans
 
 
 def _blend(weight: float, reading: Reading, score: float) -> float:
@@ -242,8 +248,9 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
     scored = score_sentences(question, hits, embedder, store, query)
     every = [c for _, c in scored]
     spans: dict[int, tuple[int, int]] = {}
+    unread: list[_Candidate] = []
     if reader is not None and scored:
-        scored, spans = read_units(question, scored, reader)
+        scored, spans, unread = read_units(question, scored, reader)
     if not scored or scored[0][0] < min_score:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice,
                       confidence=scored[0][0] if scored else 0.0)
@@ -264,6 +271,8 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:
             chosen[overlap[0]] = (chosen[overlap[0]][0], cand)  # a sentence and its pair both made the cut: cite the pair
     example = _example_after(chosen[0][1], every) if chosen else None
+    if example is not None and any(example is c for c in unread):  # its span, which the skipped read would have found
+        spans.update(_spans([example], reader.read(question, [encoder_prefix(example.hit.chunk) + example.text])))
     if example is not None and not any(c.source == example.source and c.start < example.end and example.start < c.end
                                        for _, c in chosen):
         chosen.insert(1, (chosen[0][0], example))

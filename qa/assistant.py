@@ -333,7 +333,9 @@ class Assistant:
         fresh `qa ask` waits for the longer of the two, not their sum). A failure there is raised by the read."""
         if self.reader is not None and not self._reader_loading:
             self._reader_loading = True
-            threading.Thread(target=self._try_reader, name="qa-reader", daemon=True).start()
+            # not a daemon: a process that exits (a question that failed fast) waits for the load rather than
+            # tearing ONNX Runtime down in the middle of it
+            threading.Thread(target=self._try_reader, name="qa-reader").start()
 
     def _try_reader(self) -> None:
         try:

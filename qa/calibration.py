@@ -28,6 +28,7 @@ from .onnx_export import encoder_file
 RECORD_FILE = "calibration.json"
 RECORD_VERSION = 1
 INT8_MARGIN = 1.2  # int8 must encode at least this many times as fast as float32 to be chosen
+_CHOSEN: dict[tuple[Path, str], BackendChoice] = {}  # choices timed by this process that no record could keep
 ROUNDS = 3  # alternating timed rounds per backend; the median counts
 QUESTION = "How do I rotate the log files every night?"
 SAMPLE = (
@@ -65,12 +66,14 @@ def decide(onnx: Timing, int8: Timing) -> BackendChoice:
 
 
 def machine_key(model_file: Path) -> str:
-    """What a record holds for: this CPU (name and feature flags), ONNX Runtime's version and the model's export
-    name (which carries its weights' fingerprint)."""
+    """What a record holds for: this CPU (name, feature flags, the cores this process may use), ONNX Runtime's
+    version and the model's export name (which carries its weights' fingerprint)."""
     import onnxruntime
 
     flags = hashlib.sha256(" ".join(sorted(cpu_features())).encode()).hexdigest()[:12]
-    return f"{cpu_name()}|{flags}|onnxruntime {onnxruntime.__version__}|{model_file.stem.rsplit('-', 1)[0]}"
+    cores = len(os.sched_getaffinity(0))
+    return f"{cpu_name()}|{flags}|{cores} cores|onnxruntime {onnxruntime.__version__}|" \
+           f"{model_file.stem.rsplit('-', 1)[0]}"
 
 
 def new_index_choice(model: str, shared_dir: Path, notice: Callable[[str], None] | None = None) -> BackendChoice:
@@ -85,6 +88,8 @@ def new_index_choice(model: str, shared_dir: Path, notice: Callable[[str], None]
     if key in records:
         r = records[key]
         return BackendChoice(r["backend"], r["reason"])
+    if (shared_dir, key) in _CHOSEN:  # timed already by this process (a record that could not be written)
+        return _CHOSEN[shared_dir, key]
     if notice is not None:
         notice("timing the float32 and int8 encoders on this CPU to choose one (once per machine, under a minute)")
     timings = {b: t for b, t in zip(("onnx", "onnx-int8"), time_backends(model, shared_dir))}
@@ -93,7 +98,8 @@ def new_index_choice(model: str, shared_dir: Path, notice: Callable[[str], None]
                     "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     **{b: {"texts_per_second": round(t.texts_per_second, 2), "question_ms": round(t.question_ms, 2)}
                        for b, t in timings.items()}}
-    _write(shared_dir, records)
+    if not _write(shared_dir, records):
+        _CHOSEN[shared_dir, key] = choice
     return choice
 
 
@@ -134,8 +140,9 @@ def _read(shared_dir: Path) -> dict:
             if isinstance(r, dict) and r.get("backend") in ("onnx", "onnx-int8") and isinstance(r.get("reason"), str)}
 
 
-def _write(shared_dir: Path, records: dict) -> None:
-    """calibration.json, replaced atomically; a shared folder that cannot be written keeps none (timed again)."""
+def _write(shared_dir: Path, records: dict) -> bool:
+    """calibration.json, replaced atomically; False where the shared folder cannot be written (this process then
+    remembers the choice itself, and another one times again)."""
     name = None
     try:
         shared_dir.mkdir(parents=True, exist_ok=True)
@@ -143,6 +150,8 @@ def _write(shared_dir: Path, records: dict) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump({"version": RECORD_VERSION, "machines": records}, f, indent=1)
         os.replace(name, shared_dir / RECORD_FILE)
+        return True
     except OSError:
         if name is not None:
             Path(name).unlink(missing_ok=True)
+        return False

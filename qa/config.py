@@ -49,8 +49,8 @@ READERS = ("onnx", "none")
 ENGINES = ("local", "ray")
 STORES = ("faiss", "milvus")
 BACKENDS = ("torch", "onnx", "onnx-int8")
-DEFAULT_BACKEND = machine_backend().backend  # a new index's encoder when none is asked for: chosen for this CPU
-# (cpu.py: onnx-int8 where int8 dot-product instructions make it ~3x faster, onnx elsewhere)
+DEFAULT_BACKEND = machine_backend().backend  # the encoder the CPU's features point to (cpu.py), before any index
+# is loaded; a new index gets indexing.new_index_backend's (timed by calibration.py where the features do not settle it)
 INDEX_TYPES = ("auto", "flat", "ivf")
 DEVICES = ("auto", "cpu", "cuda")
 MIN_TOKEN_CHARS = 12  # a shorter QA_ACCESS_TOKEN or QA_ADMIN_TOKEN is refused: it could be guessed

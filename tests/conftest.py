@@ -40,7 +40,7 @@ def shared_eval() -> Path:
 def embedder(tmp_path_factory) -> Embedder:
     """The encoder users get by default on this machine (onnx-int8 or onnx: calibration.py), exported once per
     machine into .cache/encoders."""
-    e = Embedder(backend=new_index_backend(Config()).backend, encoder_dir=tmp_path_factory.mktemp("encoders"),
+    e = Embedder(backend=new_index_backend(Config(device="cpu")).backend, encoder_dir=tmp_path_factory.mktemp("encoders"),
                  shared_dir=Config().cache_dir / "encoders")
     e.warm_up()
     return e

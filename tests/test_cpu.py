@@ -3,7 +3,6 @@ faster of the two ONNX exports as timed on this machine (calibration.py, once pe
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -13,6 +12,7 @@ from qa.calibration import RECORD_FILE, Timing, decide, new_index_choice
 from qa.config import DEFAULT_MODEL, Config
 from qa.cpu import choose_backend
 from qa.indexing import new_index_backend
+from qa.onnx_export import link_or_copy
 
 
 def test_int8_only_with_int8_dot_product_instructions():
@@ -26,7 +26,7 @@ def test_int8_only_with_int8_dot_product_instructions():
 
 def test_a_new_index_says_which_encoder_it_chose_and_why(tmp_path):
     first = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(tmp_path / "index"), "--quiet")
-    choice = new_index_backend(Config())  # what this machine's shared cache says (timed once, where it must be)
+    choice = new_index_backend(Config(device="cpu"))  # what this machine's shared cache says (timed once, where it must be)
     assert first.returncode == 0, first.stderr
     assert f"encoder: {choice.backend}, chosen for this machine: {choice.reason}" in first.stdout
     again = run_qa("index", "--data", str(DEFAULT_DATA), "--index", str(tmp_path / "index"), "--quiet", "--full")
@@ -49,7 +49,7 @@ def test_the_encoders_are_timed_once_per_machine_and_the_record_kept(tmp_path, m
     shared = tmp_path / "encoders"
     shared.mkdir()
     for export in (Config().cache_dir / "encoders").glob("*.onnx"):  # this machine's exports, if made: not again
-        os.link(export, shared / export.name)
+        link_or_copy(export, shared / export.name)
     monkeypatch.setattr(calibration, "machine_backend", lambda: choose_backend(frozenset({"avx2", "fma"})))
     said = []
     choice = new_index_choice(DEFAULT_MODEL, shared, notice=said.append)
