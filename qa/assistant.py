@@ -225,10 +225,11 @@ class Assistant:
                 progress: bool = False) -> None:
         if build_if_missing and not index_exists(self.config):
             self.build(warn, progress=progress)
+        self._load_reader_aside()
         self.index  # noqa: B018  (loads it)
         self.embedder.warm_up()
         if self.reader is not None:
-            self.reader.warm_up()
+            self.reader.warm_up()  # (waits for the load begun aside; a failed one is tried again here and raised)
 
     def reload(self) -> LoadedIndex:
         """Load the live build and the encoder it was built with, then switch both at once; a failure leaves
@@ -329,8 +330,9 @@ class Assistant:
         return hybrid_search(index.store, index.lexical, embedder, query, k)
 
     def _load_reader_aside(self) -> None:
-        """The first question: load the reader in a thread of its own while the index and the encoder load (a
-        fresh `qa ask` waits for the longer of the two, not their sum). A failure there is raised by the read."""
+        """On warming up or the first question: load the reader in a thread of its own while the index and the
+        encoder load (a fresh `qa ask` or server start waits for the longer of the two, not their sum). A failure
+        there is raised by the next warm_up or read."""
         if self.reader is not None and not self._reader_loading:
             self._reader_loading = True
             # not a daemon: a process that exits (a question that failed fast) waits for the load rather than

@@ -92,7 +92,7 @@ def new_index_choice(model: str, shared_dir: Path, notice: Callable[[str], None]
         return _CHOSEN[shared_dir, key]
     if notice is not None:
         notice("timing the float32 and int8 encoders on this CPU to choose one (once per machine, under a minute)")
-    timings = {b: t for b, t in zip(("onnx", "onnx-int8"), time_backends(model, shared_dir))}
+    timings = dict(zip(("onnx", "onnx-int8"), time_backends(model, shared_dir)))
     choice = decide(timings["onnx"], timings["onnx-int8"])
     records[key] = {"backend": choice.backend, "reason": choice.reason,
                     "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),

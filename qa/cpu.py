@@ -22,30 +22,28 @@ class BackendChoice:
     reason: str  # one clause, e.g. "this CPU has AVX-512 VNNI: int8 runs about 3x faster than float32"
 
 
-@functools.cache
-def cpu_name() -> str:
-    """The CPU's model name ("AMD EPYC", ...), or "unknown CPU" where /proc/cpuinfo cannot be read."""
+def _cpuinfo_field(names: tuple[str, ...]) -> str:
+    """The value of the first /proc/cpuinfo line naming one of `names` ("" where there is none or no file)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith(("model name", "Model", "CPU part")):
-                    return line.split(":", 1)[1].strip() or "unknown CPU"
+                if line.startswith(names):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return "unknown CPU"
+    return ""
+
+
+@functools.cache
+def cpu_name() -> str:
+    """The CPU's model name ("AMD EPYC", ...), or "unknown CPU" where /proc/cpuinfo does not say."""
+    return _cpuinfo_field(("model name", "Model", "CPU part")) or "unknown CPU"
 
 
 @functools.cache
 def cpu_features() -> frozenset[str]:
     """The feature flags of this machine's CPU (empty where /proc/cpuinfo cannot be read)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(_cpuinfo_field(("flags", "Features")).split())
 
 
 def choose_backend(features: frozenset[str]) -> BackendChoice:
