@@ -165,6 +165,27 @@ def _example_after(best: _Candidate, candidates: list[_Candidate]) -> _Candidate
     return min(after, key=lambda c: c.start) if after else None
 
 
+def _example_before(best: _Candidate, candidates: list[_Candidate]) -> _Candidate | None:
+    """The unit ending in a code block right before the best unit, with only blank lines between them (the code
+    first, then the sentence that explains it: "This enables debug mode ...", "Note that cookies are set on
+    response objects."), when the best unit has no code of its own and none follows it closely (compose_answer
+    asks for it on how-to questions only: a fact may sit under an unrelated example)."""
+    if _code_chars(best.text) or "\n\n" in best.text:
+        return None
+    chunk = best.hit.chunk
+    before = [c for c in candidates if c.source == best.source and chunk.start <= c.end <= best.start and
+              not chunk.text[c.end - chunk.start:best.start - chunk.start].strip() and _ends_in_code(c.text)]
+    return min(before, key=lambda c: c.start) if before else None
+
+
+def _ends_in_code(text: str) -> bool:
+    """Does the unit end in a code block (fenced, or indented lines after a blank line)?"""
+    if text.rstrip().endswith(("```", "~~~")):
+        return True
+    lines = text.rstrip().split("\n")
+    return len(lines) > 2 and lines[-1].startswith(("    ", "\t")) and "\n\n" in text
+
+
 def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
                     query: str | None = None) -> list[tuple[float, _Candidate]]:
     """Every sentence of the hits with its answer score, best first. query: the question with its
@@ -271,11 +292,14 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
         elif len(overlap) == 1 and cand.start <= chosen[overlap[0]][1].start and chosen[overlap[0]][1].end <= cand.end:
             chosen[overlap[0]] = (chosen[overlap[0]][0], cand)  # a sentence and its pair both made the cut: cite the pair
     example = _example_after(chosen[0][1], every) if chosen else None
+    earlier = _example_before(chosen[0][1], every) if chosen and example is None and \
+        _HOW_TO.match(question.lower()) else None  # a how-to question: the code above the sentence shows how
+    example = example or earlier
     if example is not None and any(example is c for c in unread):  # its span, which the skipped read would have found
         spans.update(_spans([example], reader.read(question, [encoder_prefix(example.hit.chunk) + example.text])))
     if example is not None and not any(c.source == example.source and c.start < example.end and example.start < c.end
                                        for _, c in chosen):
-        chosen.insert(1, (chosen[0][0], example))
+        chosen.insert(0 if earlier else 1, (chosen[0][0], example))  # in the order of the file
         del chosen[MAX_SENTENCES:]
     citations = tuple(
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,

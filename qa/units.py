@@ -6,7 +6,8 @@ quotes, code blocks (in groups of whole lines), table rows. A unit is a run of c
   - a lead-in (a sentence ending in ":" or announcing "the following", "for example", "like this") together with
     the block it introduces (code, list, table, quote, paragraph), never the lead-in alone;
   - a list item with the code and sub-items nested under it (a cheat-sheet entry: its description and command);
-  - a code block only together with the sentence before it;
+  - a code block only together with the sentence before it, or, where it opens its section (nothing but a
+    heading before it), with the sentence after it ("This turns on the debugger ...");
   - a table row.
 Headings, link-only and image lines, front matter and include directives are context: never a unit.
 Units stay within MAX_UNIT_CHARS, except by one code block; longer ones are cut at atom boundaries.
@@ -99,6 +100,10 @@ def answer_units(text: str, blocks: list[Block], atoms: list[Atom]) -> list[tupl
             units.add((mine[0], mine[-1] + 1))
             continue
         if block.kind == "code":
+            nxt = _next_content(blocks, b)
+            opens_section = b == 0 or blocks[b - 1].kind in ("heading", "context")
+            if opens_section and nxt is not None and blocks[nxt].kind in TEXT_KINDS and by_block.get(nxt):
+                units.add((mine[0], extend(mine[0], by_block[nxt][0] + 1, MAX_UNIT_CHARS)))  # the code, then what it does
             continue
         nxt = _next_content(blocks, b)
         following = by_block.get(nxt, []) if nxt is not None else []

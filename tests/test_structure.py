@@ -234,12 +234,29 @@ def test_a_broken_rst_file_is_still_read_as_text(tokenizer):
     assert all(c.text == text[c.start:c.end] for c, _ in chunks)
 
 
+CODE_FIRST = """# Serving the shop
+
+## Debug mode
+
+```sh
+shop serve --debug
+```
+
+This turns on the interactive debugger and reloads the server whenever a source file changes.
+
+## Workers
+
+The server starts one worker per core unless told otherwise.
+"""
+
+
 @pytest.fixture(scope="module")
 def docs_assistant(tmp_path_factory, embedder) -> Assistant:
     data = tmp_path_factory.mktemp("docs")
     (data / "guide.md").write_text(MARKDOWN, encoding="utf-8")
     (data / "tar.md").write_text(CHEATSHEET, encoding="utf-8")
     (data / "flask.rst").write_text(RST, encoding="utf-8")
+    (data / "serve.md").write_text(CODE_FIRST, encoding="utf-8")
     a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path_factory.mktemp("docs-index")))
     a.embedder = embedder
     a.build(warn=lambda m: None)
@@ -254,6 +271,7 @@ def docs_assistant(tmp_path_factory, embedder) -> Assistant:
         strict=True, reason="a known miss of the reader (trained on Wikipedia questions, never on cheat sheets): the "
         "entry's answer score is 0.506, just under the threshold 0.5085, so it abstains; --reader none answers it")),
     ("How do I run the app behind a proxy?", "ProxyFix(app.wsgi_app)", "flask.rst"),
+    ("How do I turn on the interactive debugger?", "shop serve --debug", "serve.md"),  # the code, then what it does
 ])
 def test_a_how_to_question_gets_the_command_in_the_cited_text(docs_assistant, question, needed, source):
     answer = docs_assistant.ask(question)
