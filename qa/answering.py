@@ -186,10 +186,19 @@ def _ends_in_code(text: str) -> bool:
     return len(lines) > 2 and lines[-1].startswith(("    ", "\t")) and "\n\n" in text
 
 
+def unit_terms(cand: _Candidate, context: dict[int, set[str]]) -> set[str]:
+    """The key terms a unit covers: its own and its document title's and heading path's (the unit is read under
+    them); context caches the latter by id of the hit."""
+    if id(cand.hit) not in context:
+        context[id(cand.hit)] = key_terms(encoder_prefix(cand.hit.chunk))
+    return key_terms(cand.text) | context[id(cand.hit)]
+
+
 def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
                     query: str | None = None) -> list[tuple[float, _Candidate]]:
-    """Every sentence of the hits with its answer score, best first. query: the question with its
-    conversational context, when it differs (a follow-up)."""
+    """Every sentence of the hits with its answer score, best first. A question term counts as covered when the
+    unit or its document title and heading path hold it (the unit is read under them, as the reader reads it).
+    query: the question with its conversational context, when it differs (a follow-up)."""
     query = query or question
     candidates = _candidates(hits, store)
     if not candidates:
@@ -201,8 +210,9 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
         semantic = (semantic + vectors @ embedder.encode_cached([question])[0]) / 2
         terms = key_terms(question) or terms
     scored = []
+    context: dict[int, set[str]] = {}  # by id of the hit: the key terms of its title and heading path
     for cand, sim in zip(candidates, semantic):
-        coverage = len(terms & key_terms(cand.text)) / len(terms) if terms else 0.0
+        coverage = len(terms & unit_terms(cand, context)) / len(terms) if terms else 0.0
         coverage *= min(1.0, len(_WORD.findall(cand.text)) / SHORT_UNIT_WORDS)
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
                  + type_bonus(question, cand.text)) / MAX_SCORE

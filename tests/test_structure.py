@@ -283,6 +283,34 @@ def test_a_how_to_question_gets_the_command_in_the_cited_text(docs_assistant, qu
         len(c.text) for c in answer.citations if "\n" in c.text)
 
 
+UNDER_A_HEADING = {
+    "cli.md": "# Command line\n\n## Disable loading dotenv files\n\nSet the `SKIP_DOTENV` variable to skip them.\n",
+    "cache.md": "# Cache\n\nYou can disable loading the cache of the settings files.\n",
+}
+
+
+def test_a_question_term_that_only_the_heading_holds_counts_for_the_sentence_under_it(tmp_path, embedder):
+    from qa.answering import score_sentences
+    from qa.records import Hit
+
+    data = tmp_path / "docs"
+    data.mkdir()
+    for name, text in UNDER_A_HEADING.items():
+        (data / name).write_text(text, encoding="utf-8")
+    a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path / "index"))
+    a.embedder = embedder
+    a.build(warn=lambda m: None)
+    question = "How do I disable loading of dotenv files?"
+    answer = a.ask(question)
+    assert answer.citations and answer.citations[0].source == "cli.md", answer.answer
+    assert answer.citations[0].section == "Command line > Disable loading dotenv files"
+    # with the two passages found equally well, the sentence under the heading that names the question's terms wins
+    # over one that shares more of them in its own words
+    even = [Hit(rank=h.rank, score=0.5, chunk=h.chunk) for h in a.search(question)]
+    best = score_sentences(question, even, a.embedder, a.index.store)[0][1]
+    assert best.source == "cli.md" and "SKIP_DOTENV" in best.text
+
+
 @pytest.mark.parametrize("question,answered", [("What is tar?", True), ("Backups", True), ("Log rotation", True),
                                                ("What is the operations guide?", False)])
 def test_a_heading_or_a_link_line_is_never_the_answer(docs_assistant, question, answered):
