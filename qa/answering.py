@@ -10,6 +10,7 @@ import numpy as np
 
 from .chunking import encoder_prefix
 from .embedding import Embedder
+from .lexical import plain_words
 from .reader import Reader, Reading
 from .records import Answer, Citation, Hit
 from .store import VectorStore
@@ -69,8 +70,8 @@ def stem(word: str) -> str:
 
 
 def key_terms(text: str) -> set[str]:
-    """Stems of the lower-cased content words."""
-    return {stem(w) for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
+    """Stems of the lower-cased content words (a cheat sheet's "E[x]tract" is "extract")."""
+    return {stem(w) for w in (m.lower() for m in _WORD.findall(plain_words(text))) if w not in STOPWORDS}
 
 
 def type_bonus(question: str, sentence: str) -> float:

@@ -227,7 +227,7 @@ def build_index(config: Config, embedder: Embedder, warn: Callable[[str], None],
     shas = _hashes_for(config, live)
     if live is not None and live.manifest["backend"] == embedder.backend and \
             live.manifest["index_type"] == index_kind(config, len(live.store)) and \
-            not _changed(live.manifest["files"], shas):
+            live.manifest.get("lexical") == TOKENIZER and not _changed(live.manifest["files"], shas):
         # nothing to do, and no model to load or lock to take (so a read-only index serves): the live build stands
         return BuildReport(files=live.manifest["file_count"], chunks=len(live.store), skipped=0,
                            seconds=time.perf_counter() - t0, folder=live.folder,
@@ -394,11 +394,12 @@ def _changed(built: dict, now: dict[str, str]) -> list[str]:
 
 
 def _loadable_live_build(config: Config) -> LoadedIndex | None:
-    """The live build when it loads and matches this run's settings (no model needed); else None."""
+    """The live build when it loads and matches this run's settings (no model needed); else None. One with
+    another BM25 tokenizer counts: a build keeps its vectors and tokenizes every chunk again."""
     if not index_exists(config):
         return None
     try:
-        return load_index(config)
+        return load_index(config, any_lexical=True)
     except QAError:
         return None  # another model, format or chunking, or unreadable: a full build replaces it
 
@@ -409,8 +410,10 @@ def index_exists(config: Config) -> bool:
     return (config.index_dir / CURRENT_FILE).is_file()
 
 
-def check_manifest(manifest: dict, config: Config, where: str, index_types: tuple[str, ...]) -> None:
-    """Refuse an index whose manifest disagrees with this run's settings, naming the command that rebuilds it."""
+def check_manifest(manifest: dict, config: Config, where: str, index_types: tuple[str, ...],
+                   any_lexical: bool = False) -> None:
+    """Refuse an index whose manifest disagrees with this run's settings, naming the command that rebuilds it.
+    any_lexical: accept another BM25 tokenizer (a build, which tokenizes every chunk again, reads it so)."""
     rebuild = rebuild_command(config)
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
@@ -436,13 +439,13 @@ def check_manifest(manifest: dict, config: Config, where: str, index_types: tupl
     if manifest.get("chunking") != chunking_settings(config):
         raise IndexMismatch(f"the index in {where} was chunked with {manifest.get('chunking')}, this "
                             f"run uses {chunking_settings(config)}; rebuild it with: {rebuild}")
-    if manifest.get("lexical") != TOKENIZER and index_types != ("milvus",):
+    if manifest.get("lexical") != TOKENIZER and index_types != ("milvus",) and not any_lexical:
         raise IndexMismatch(f"the index in {where} has another lexical index "
                             f"({manifest.get('lexical')!r}, this program reads {TOKENIZER!r}); rebuild it with: {rebuild}")
 
 
-def load_index(config: Config) -> LoadedIndex:
-    """The live build, after checking its manifest against this run's settings."""
+def load_index(config: Config, any_lexical: bool = False) -> LoadedIndex:
+    """The live build, after checking its manifest against this run's settings (any_lexical: see check_manifest)."""
     if config.store == "milvus":
         from .milvus_index import load_milvus
 
@@ -456,7 +459,7 @@ def load_index(config: Config) -> LoadedIndex:
         manifest["format_version"]  # KeyError, TypeError: not a manifest
     except (OSError, ValueError, KeyError, TypeError):
         raise IndexCorrupt(f"the index in {config.index_dir} has no readable manifest; rebuild it with: {rebuild}") from None
-    check_manifest(manifest, config, str(config.index_dir), ("flat", "ivf"))
+    check_manifest(manifest, config, str(config.index_dir), ("flat", "ivf"), any_lexical)
     try:
         store = FaissStore.load(folder, int(manifest["dimension"]))
         lexical = Bm25Index.load(folder)

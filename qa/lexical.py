@@ -1,7 +1,10 @@
 """Lexical retrieval: BM25 (bm25s, Lucene variant) over the chunks' text, with English stopwords
-removed and Snowball stems, saved beside the vectors as bm25/ plus the store ids it covers."""
+removed and Snowball stems, saved beside the vectors as bm25/ plus the store ids it covers. Words written
+with a bracketed mnemonic letter, as command cheat sheets do ("E[x]tract", "[c]reate"), count as the plain
+word (plain_words)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +13,16 @@ from .errors import IndexCorrupt
 
 BM25_DIR = "bm25"
 IDS_FILE = "ids.npy"
-TOKENIZER = "bm25s-en-snowball-v1"  # recorded in the manifest: a change means a rebuild
+TOKENIZER = "bm25s-en-snowball-v2"  # recorded in the manifest: a change means a rebuild (v2: plain_words)
+# One or two letters in brackets inside a word or at its start, before lower-case letters: a mnemonic
+# ("E[x]tract", "g[z]ipped", "[f]ile"), never a link ("[x](url)"), a task box ("[x] done"), a footnote ("[1]")
+# or an index in code ("row[i]": nothing follows it; "Lis[t]" stays as it is for the same reason).
+_MNEMONIC = re.compile(r"(?<=[A-Za-z])\[([A-Za-z]{1,2})\](?=[a-z])|(?<![\w\]])\[([A-Za-z]{1,2})\](?=[a-z])")
+
+
+def plain_words(text: str) -> str:
+    """The text with mnemonic brackets inside words dropped: "E[x]tract a [f]ile" -> "Extract a file"."""
+    return _MNEMONIC.sub(lambda m: m.group(1) or m.group(2), text) if "[" in text else text
 
 
 def _stemmer():
@@ -22,7 +34,7 @@ def _stemmer():
 def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer or _stemmer(), return_ids=False,
+    return bm25s.tokenize([plain_words(t) for t in texts], stopwords="en", stemmer=stemmer or _stemmer(), return_ids=False,
                           show_progress=False)
 
 

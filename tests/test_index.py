@@ -439,3 +439,24 @@ def test_bm25_built_from_tokens_worked_out_while_embedding_scores_as_from_the_te
     for query in ("apples", "yellow bananas", "red", "the"):
         assert np.array_equal(plain.scores(query), built.scores(query)), query
     assert built.top("apples", 5)[0] == plain.top("apples", 5)[0]
+
+
+def test_an_index_with_another_bm25_tokenizer_is_refused_and_rebuilt_without_embedding_again(tiny, embedder,
+                                                                                            monkeypatch):
+    first = build_index(tiny, embedder, warn=pytest.fail)
+    path = manifest_path(tiny)
+    m = json.loads(path.read_text())
+    m["lexical"] = "bm25s-en-snowball-v1"  # as the version before plain_words wrote it
+    path.write_text(json.dumps(m))
+    with pytest.raises(IndexMismatch, match="another lexical index") as info:
+        load_index(tiny)
+    assert "rebuild it with: python -m qa index" in str(info.value)
+    encoded = []
+    real = embedder.encode_with_sentences
+    monkeypatch.setattr(embedder, "encode_with_sentences", lambda texts, *a, **k: (encoded.extend(texts),
+                                                                                   real(texts, *a, **k))[1])
+    again = build_index(tiny, embedder, warn=pytest.fail)
+    assert again.changed and again.incremental and again.chunks_added == 0 and encoded == []  # vectors kept
+    loaded = load_index(tiny)
+    assert loaded.folder != first.folder and loaded.manifest["lexical"] == indexing.TOKENIZER
+    assert len(loaded.lexical) == len(loaded.store) == first.chunks

@@ -267,9 +267,7 @@ def docs_assistant(tmp_path_factory, embedder) -> Assistant:
     ("How do I rotate the logs every night?", "0 3 * * * /usr/local/bin/rotate-logs", "guide.md"),
     ("How can I turn compression off?", "Settings(compress=False)", "guide.md"),
     ("How do I list the contents of a tar file?", "tar tvf", "tar.md"),
-    pytest.param("How do I extract an archive verbosely?", "tar xvf", "tar.md", marks=pytest.mark.xfail(
-        strict=True, reason="a known miss of the reader (trained on Wikipedia questions, never on cheat sheets): the "
-        "entry's answer score is 0.506, just under the threshold 0.5085, so it abstains; --reader none answers it")),
+    ("How do I extract an archive verbosely?", "tar xvf", "tar.md"),  # "E[x]tract ... [v]erbosely" (plain_words)
     ("How do I run the app behind a proxy?", "ProxyFix(app.wsgi_app)", "flask.rst"),
     ("How do I turn on the interactive debugger?", "shop serve --debug", "serve.md"),  # the code, then what it does
 ])
@@ -401,3 +399,15 @@ def test_angle_brackets_are_not_links(tokenizer):
     units = [text[s:e] for c, _ in chunks for s, e in c.units]
     assert units == ["Returns `Vec<u8>` always.", "Use <kbd>Tab</kbd> to complete."]
 
+
+
+def test_a_cheat_sheets_mnemonic_letters_do_not_split_its_words():
+    from qa.answering import key_terms
+    from qa.lexical import plain_words, tokenize
+
+    line = "E[x]tract a g[z]ipped archive [f]ile [v]erbosely:"
+    assert plain_words(line) == "Extract a gzipped archive file verbosely:"
+    assert tokenize([line]) == tokenize(["Extract a gzipped archive file verbosely:"])
+    assert {"extract", "file"} <= key_terms(line)
+    for kept in ("see [x](https://example.com)", "- [x] done", "note [1] here", "`row[i] = 2`", "Lis[t]"):
+        assert plain_words(kept) == kept
