@@ -103,7 +103,9 @@ def answer_units(text: str, blocks: list[Block], atoms: list[Atom]) -> list[tupl
             nxt = _next_content(blocks, b)
             opens_section = b == 0 or blocks[b - 1].kind in ("heading", "context")
             if opens_section and nxt is not None and blocks[nxt].kind in TEXT_KINDS and by_block.get(nxt):
-                units.add((mine[0], extend(mine[0], by_block[nxt][0] + 1, MAX_UNIT_CHARS)))  # the code, then what it does
+                end = extend(mine[0], by_block[nxt][0] + 1, MAX_UNIT_CHARS)  # the code, then what it does
+                if end > by_block[nxt][0]:  # never the code alone (its sentence did not fit: no such unit)
+                    units.add((mine[0], end))
             continue
         nxt = _next_content(blocks, b)
         following = by_block.get(nxt, []) if nxt is not None else []

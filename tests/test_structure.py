@@ -411,3 +411,11 @@ def test_a_cheat_sheets_mnemonic_letters_do_not_split_its_words():
     assert {"extract", "file"} <= key_terms(line)
     for kept in ("see [x](https://example.com)", "- [x] done", "note [1] here", "`row[i] = 2`", "Lis[t]"):
         assert plain_words(kept) == kept
+
+
+def test_code_that_opens_a_section_is_never_a_unit_without_its_sentence(tokenizer):
+    long_sentence = "This starts the server " + "and keeps it running " * 40 + "until you stop it."
+    text = "# Serve\n\n```sh\nshop serve --debug\n```\n\n" + long_sentence + "\n"
+    _, chunks = chunks_of("serve.md", text, tokenizer)
+    units = [text[s:e] for chunk, _ in chunks for s, e in chunk.units]
+    assert units and not any(u.strip().startswith("```") and u.rstrip().endswith("```") for u in units), units
