@@ -187,12 +187,14 @@ def _ends_in_code(text: str) -> bool:
     return len(lines) > 2 and lines[-1].startswith(("    ", "\t")) and "\n\n" in text
 
 
-def unit_terms(cand: _Candidate, context: dict[int, set[str]]) -> set[str]:
-    """The key terms a unit covers: its own and its document title's and heading path's (the unit is read under
-    them); context caches the latter by id of the hit."""
-    if id(cand.hit) not in context:
-        context[id(cand.hit)] = key_terms(encoder_prefix(cand.hit.chunk))
-    return key_terms(cand.text) | context[id(cand.hit)]
+def heading_terms(hits: list[Hit]) -> dict[int, set[str]]:
+    """The key terms of each hit's document title and heading path, by id of the hit (see unit_terms)."""
+    return {id(h): key_terms(encoder_prefix(h.chunk)) for h in hits}
+
+
+def unit_terms(cand: _Candidate, headings: dict[int, set[str]]) -> set[str]:
+    """The key terms a unit covers: its own and those of its title and heading path (it is read under them)."""
+    return key_terms(cand.text) | headings[id(cand.hit)]
 
 
 def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
@@ -211,9 +213,9 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
         semantic = (semantic + vectors @ embedder.encode_cached([question])[0]) / 2
         terms = key_terms(question) or terms
     scored = []
-    context: dict[int, set[str]] = {}  # by id of the hit: the key terms of its title and heading path
+    headings = heading_terms(hits)
     for cand, sim in zip(candidates, semantic):
-        coverage = len(terms & unit_terms(cand, context)) / len(terms) if terms else 0.0
+        coverage = len(terms & unit_terms(cand, headings)) / len(terms) if terms else 0.0
         coverage *= min(1.0, len(_WORD.findall(cand.text)) / SHORT_UNIT_WORDS)
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
                  + type_bonus(question, cand.text)) / MAX_SCORE

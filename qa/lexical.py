@@ -34,8 +34,8 @@ def _stemmer():
 def tokenize(texts: list[str], stemmer=None) -> list[list[str]]:
     import bm25s
 
-    return bm25s.tokenize([plain_words(t) for t in texts], stopwords="en", stemmer=stemmer or _stemmer(), return_ids=False,
-                          show_progress=False)
+    return bm25s.tokenize([plain_words(t) for t in texts], stopwords="en", stemmer=stemmer or _stemmer(),
+                          return_ids=False, show_progress=False)
 
 
 class Bm25Index:
