@@ -51,7 +51,8 @@ def confidences(dataset, cache: Path, reader: str = "onnx", weight: float | None
         hits = assistant.search(query, RETRIEVAL_DEPTH)[:cfg.top_k]
         gold = dataset.answers.get(qid, [])
         if weight is None and assistant.reader is not None:
-            scored = score_sentences(text, hits, assistant.embedder, assistant.index.store)
+            scored = score_sentences(text, hits, assistant.embedder, assistant.index.store,
+                                     term_weight=getattr(assistant.index.lexical, "idf", None))
             cands = []
             if scored:
                 assistant.reader.fitted["weight"] = 1.0
@@ -63,7 +64,8 @@ def confidences(dataset, cache: Path, reader: str = "onnx", weight: float | None
         if assistant.reader is not None:
             assistant.reader.fitted["weight"] = weight
         answer = compose_answer(text, hits, assistant.embedder, assistant.index.store, 0.0,
-                                query=query, reader=assistant.reader)
+                                query=query, reader=assistant.reader,
+                                term_weight=getattr(assistant.index.lexical, "idf", None))
         out.append((qid, answer.confidence, qid not in dataset.unanswerable,
                     qid not in dataset.unanswerable and answer_is_correct(answer, gold)))
     return out
