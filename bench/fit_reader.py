@@ -51,8 +51,7 @@ def confidences(dataset, cache: Path, reader: str = "onnx", weight: float | None
         hits = assistant.search(query, RETRIEVAL_DEPTH)[:cfg.top_k]
         gold = dataset.answers.get(qid, [])
         if weight is None and assistant.reader is not None:
-            scored = score_sentences(text, hits, assistant.embedder, assistant.index.store,
-                                     term_weight=getattr(assistant.index.lexical, "idf", None))
+            scored = score_sentences(text, hits, assistant.embedder, assistant.index.store)
             cands = []
             if scored:
                 assistant.reader.fitted["weight"] = 1.0
@@ -64,8 +63,7 @@ def confidences(dataset, cache: Path, reader: str = "onnx", weight: float | None
         if assistant.reader is not None:
             assistant.reader.fitted["weight"] = weight
         answer = compose_answer(text, hits, assistant.embedder, assistant.index.store, 0.0,
-                                query=query, reader=assistant.reader,
-                                term_weight=getattr(assistant.index.lexical, "idf", None))
+                                query=query, reader=assistant.reader)
         out.append((qid, answer.confidence, qid not in dataset.unanswerable,
                     qid not in dataset.unanswerable and answer_is_correct(answer, gold)))
     return out

@@ -32,11 +32,10 @@ def collect(assistant: Assistant, dataset, article: dict[str, int], top_k: int) 
         qv = assistant.embedder.encode_cached([text])[0]
         cands = answering._candidates(hits, index.store)
         headings = answering.heading_terms(hits)
-        idf = getattr(index.lexical, "idf", None)
-        weights = {t: idf(t) if idf else 1.0 for t in answering.key_terms(text)}
+        terms = answering.key_terms(text)
         gold = [normalize(g) for g in dataset.answers.get(qid, []) if g.strip()]
         feats = np.array([(float(c.vector @ qv),
-                           answering.term_coverage(weights, answering.unit_terms(c, headings)),
+                           len(terms & answering.unit_terms(c, headings)) / len(terms) if terms else 0.0,
                            answering.type_bonus(text, c.text) > 0, c.hit.score, c.hit.rank) for c in cands],
                          dtype=np.float32).reshape(-1, 5)
         labels = np.array([any(g in normalize(c.text) for g in gold) for c in cands])

@@ -4,7 +4,6 @@ Units are scored by terms and vectors (score_sentences); the reader (reader.py),
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,10 +19,9 @@ NOT_FOUND = "I couldn't find this in the documents."
 SCORER_MIN_SCORE = 0.46  # without the reader: the score below which it abstains (2.8% of answerable even SQuAD)
 MAX_SENTENCES = 3
 # A sentence's answer score: SEMANTIC_WEIGHT * cosine with the question + (1 - SEMANTIC_WEIGHT) * its coverage
-# of the question's key terms (each weighted by its BM25 idf over the chunks) + PASSAGE_WEIGHT * its passage's
-# retrieval score (+ TYPE_BONUS). Fitted on the even-numbered SQuAD 2.0 dev articles (bench/tune_answers.py);
-# PASSAGE_WEIGHT raised from 0.3 with answer units, which lifted both the even SQuAD articles (answer accuracy
-# 0.870 -> 0.881) and the tuning part of eval/docs.
+# of the question's key terms + PASSAGE_WEIGHT * its passage's retrieval score (+ TYPE_BONUS). Fitted on the
+# even-numbered SQuAD 2.0 dev articles (bench/tune_answers.py); PASSAGE_WEIGHT raised from 0.3 with answer units,
+# which lifted both the even SQuAD articles (answer accuracy 0.870 -> 0.881) and the tuning part of eval/docs.
 SEMANTIC_WEIGHT = 0.5
 PASSAGE_WEIGHT = 0.8
 FOLLOW_MARGIN = 0.035  # further units must score within this of the best one (0.026, the same in raw units as
@@ -199,20 +197,11 @@ def unit_terms(cand: _Candidate, headings: dict[int, set[str]]) -> set[str]:
     return key_terms(cand.text) | headings[id(cand.hit)]
 
 
-def term_coverage(weights: dict[str, float], covered: set[str]) -> float:
-    """The share of the question's terms (their weights) that a unit covers."""
-    total = sum(weights.values())
-    return sum(w for t, w in weights.items() if t in covered) / total if total > 0 else 0.0
-
-
 def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore,
-                    query: str | None = None, term_weight: Callable[[str], float] | None = None
-                    ) -> list[tuple[float, _Candidate]]:
+                    query: str | None = None) -> list[tuple[float, _Candidate]]:
     """Every sentence of the hits with its answer score, best first. A question term counts as covered when the
     unit or its document title and heading path hold it (the unit is read under them, as the reader reads it).
-    query: the question with its conversational context, when it differs (a follow-up). term_weight: how much each
-    question term counts in the coverage (the BM25 index's idf: a rare term, or one the documents never use, counts
-    most, so missing it costs most); every term the same without it."""
+    query: the question with its conversational context, when it differs (a follow-up)."""
     query = query or question
     candidates = _candidates(hits, store)
     if not candidates:
@@ -225,9 +214,8 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
         terms = key_terms(question) or terms
     scored = []
     headings = heading_terms(hits)
-    weights = {t: term_weight(t) if term_weight else 1.0 for t in terms}
     for cand, sim in zip(candidates, semantic):
-        coverage = term_coverage(weights, unit_terms(cand, headings))
+        coverage = len(terms & unit_terms(cand, headings)) / len(terms) if terms else 0.0
         coverage *= min(1.0, len(_WORD.findall(cand.text)) / SHORT_UNIT_WORDS)
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
                  + type_bonus(question, cand.text)) / MAX_SCORE
@@ -287,12 +275,11 @@ def second_read_can_matter(first: list[float], rest: list[float], weight: float)
 
 
 def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,
-                   notice: str = "", query: str | None = None, reader: Reader | None = None,
-                   term_weight: Callable[[str], float] | None = None) -> Answer:
+                   notice: str = "", query: str | None = None, reader: Reader | None = None) -> Answer:
     """The best 1-3 units, each followed by its [n] marker, or an abstention that cites nothing. With a reader the
     units are ranked by read_units' blend, which also decides abstention (min_score is then the reader's fitted
     threshold) and gives the answer spans; without one, score_sentences' score does."""
-    scored = score_sentences(question, hits, embedder, store, query, term_weight)
+    scored = score_sentences(question, hits, embedder, store, query)
     every = [c for _, c in scored]
     spans: dict[int, tuple[int, int]] = {}
     unread: list[_Candidate] = []

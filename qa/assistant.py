@@ -356,4 +356,4 @@ class Assistant:
         store = index.store
         hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
         return compose_answer(question, hits, embedder, store, self.min_score, notice=notice, query=query,
-                              reader=self.reader, term_weight=getattr(index.lexical, "idf", None))
+                              reader=self.reader)

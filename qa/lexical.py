@@ -4,7 +4,6 @@ with a bracketed mnemonic letter, as command cheat sheets do ("E[x]tract", "[c]r
 word (plain_words)."""
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
@@ -63,15 +62,6 @@ class Bm25Index:
         # an empty token list would be dropped by bm25s and shift every later row: give it a placeholder
         model.index([found[t] or ["\0"] for t in texts], show_progress=False)
         return cls(model, np.asarray(ids, dtype=np.int64))
-
-    def idf(self, term: str) -> float:
-        """BM25's inverse document frequency of a token (a stem) over the chunks: high for a rare term, highest for
-        one no chunk holds; about 0 for a one-character term, which BM25 does not index (it says nothing here)."""
-        scores = self.model.scores
-        n = int(scores["num_docs"])
-        t = self.model.vocab_dict.get(term)
-        df = n if len(term) < 2 else 0 if t is None else int(scores["indptr"][t + 1] - scores["indptr"][t])
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     def scores(self, query: str) -> np.ndarray:
         """One BM25 score per chunk, in the order of self.ids (all zero when no query term is known)."""

@@ -419,30 +419,3 @@ def test_code_that_opens_a_section_is_never_a_unit_without_its_sentence(tokenize
     _, chunks = chunks_of("serve.md", text, tokenizer)
     units = [text[s:e] for chunk, _ in chunks for s, e in chunk.units]
     assert units and not any(u.strip().startswith("```") and u.rstrip().endswith("```") for u in units), units
-
-
-RARE_AND_COMMON = {
-    **{f"auth{i}.md": f"# Auth {i}\n\nAuthenticate with a token of kind {i}.\n" for i in range(6)},
-    "kerberos.md": "# Tickets\n\nKerberos tickets are renewed with the kinit command.\n",
-}
-
-
-def test_a_rare_question_term_counts_more_in_coverage_than_a_common_one(tmp_path, embedder):
-    from qa.answering import key_terms, term_coverage
-
-    data = tmp_path / "docs"
-    data.mkdir()
-    for name, text in RARE_AND_COMMON.items():
-        (data / name).write_text(text, encoding="utf-8")
-    a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path / "index"))
-    a.embedder = embedder
-    a.build(warn=lambda m: None)
-    idf = a.index.lexical.idf
-    assert idf("zebra") > idf("kerbero") > idf("authent") > idf("x") >= 0  # unknown > rare > common > one letter
-    question = "How do I authenticate with Kerberos?"
-    weights = {t: idf(t) for t in key_terms(question)}
-    rare, common = key_terms("Kerberos tickets"), key_terms("Authenticate with a token")
-    assert term_coverage(weights, rare) > 0.5 > term_coverage(weights, common) > 0
-    assert term_coverage({t: 1.0 for t in weights}, rare) == term_coverage({t: 1.0 for t in weights}, common) == 0.5
-    answer = a.ask(question)
-    assert not answer.abstained and answer.citations[0].source == "kerberos.md", answer.answer
