@@ -143,3 +143,11 @@ def test_an_empty_question_is_a_clear_error(cli_index):
 def test_help_on_every_command(command):
     r = run_qa(*command, "--help")
     assert r.returncode == 0 and "usage: python -m qa" in r.stdout
+
+
+def test_index_help_names_every_kind_of_file_it_reads():
+    from qa.reading import SUFFIXES
+
+    text = " ".join(run_qa("index", "--help").stdout.split())
+    named = {s for s in SUFFIXES if s in text}
+    assert named >= set(SUFFIXES) - {".markdown", ".htm"}, f"not named: {set(SUFFIXES) - named}"
