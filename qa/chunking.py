@@ -27,7 +27,8 @@ _LAST_WORD_REVERSED = re.compile(r"\W*([\w.]+)")  # the last word, matched in th
 MODEL_WINDOW = 254  # word pieces all-MiniLM-L6-v2 reads (+2 special tokens); Embedder.window_tokens for others
 MAX_PREFIX_CHARS = 160  # of the title and heading path put before a chunk (about 40 word pieces at most)
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
-           "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca"}
+           "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca", "a.k.a", "viz", "resp"}
+_INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")  # "p.m", "n.b": ends a sentence only before a capital
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -39,9 +40,13 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
         if m.group() != "\n":
             lo = max(start, m.start() - 64)
             word = _LAST_WORD_REVERSED.match(text[m.start():lo - 1 if lo else None:-1])
-            stem = word.group(1)[::-1].rstrip(".").lower() if word else ""
-            if stem in _ABBREV or (len(stem) == 1 and stem.isalpha()):
+            written = word.group(1)[::-1].rstrip(".") if word else ""
+            stem = written.lower()
+            acronym = len(written) > 1 and written.isalpha() and written.isupper()  # "a CA." ends; "ca." (circa) not
+            if (stem in _ABBREV and not acronym) or (len(stem) == 1 and stem.isalpha()):
                 continue  # "e.g. the", "J. Smith": not a sentence end
+            if _INITIALISM.fullmatch(stem) and not text[end:].lstrip()[:1].isupper():
+                continue  # "at 5 p.m. on": not a sentence end; "at 5 p.m. Then": one
             if stem.isdigit() and not text[start:m.start() - len(stem)].strip() and (start == 0 or text[start - 1] == "\n"):
                 continue  # "2. item" at the start of a line: a list number
         spans.append((start, end))

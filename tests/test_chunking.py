@@ -105,3 +105,14 @@ def test_the_chunkers_word_pieces_are_those_of_each_chunks_text(tokenizer):
         assert encoder_input(chunk) == "mixed\n" + chunk.text
         assert tokens.ids.tolist() == enc.ids
         assert tokens.offsets.tolist() == [list(o) for o in enc.offsets]
+
+
+def test_dotted_abbreviations_and_acronyms_at_a_full_stop():
+    def split(text):
+        return [text[s:e] for s, e in sentence_spans(text)]
+
+    assert split("It uses a bundle of certificates (a.k.a. CA bundle) from a CA. Next one.") == [
+        "It uses a bundle of certificates (a.k.a. CA bundle) from a CA.", "Next one."]
+    assert split("Meet at 5 p.m. on the day. Meet at 5 p.m. Then go.") == [
+        "Meet at 5 p.m. on the day.", "Meet at 5 p.m.", "Then go."]
+    assert split("Built ca. 1900 here. See No. 5 there.") == ["Built ca. 1900 here.", "See No. 5 there."]
