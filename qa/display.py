@@ -10,8 +10,10 @@ import re
 from .structure import MARKDOWN_SUFFIXES, OBJECT_DIRECTIVE, RST_SUFFIXES
 
 _LINE_MARKERS = re.compile(r"[ \t]*(?:(?:[-*+>]|\d{1,9}[.)]|#{1,6})[ \t]+)*")
-OPEN, CLOSE = "\ue000", "\ue001"  # marks around cited text while a passage is rendered
-BOLD_OPEN, BOLD_CLOSE = "\ue002", "\ue003"  # around the answer inside cited text (see with_answer_bold)
+# Marks around cited text while a passage is rendered, and around the answer inside cited text (with_answer_bold):
+# symbols (Unicode category So) that documents do not use, so that Markdown reads them as punctuation and a mark
+# next to "**bold**" leaves the emphasis as it is (a private-use character would not count as punctuation)
+OPEN, CLOSE, BOLD_OPEN, BOLD_CLOSE = "\U0001D301", "\U0001D302", "\U0001D303", "\U0001D304"
 _HTML_MARKS = {OPEN: "<mark>", CLOSE: "</mark>", BOLD_OPEN: "<strong>", BOLD_CLOSE: "</strong>"}
 
 
@@ -39,8 +41,9 @@ def is_markup(source: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def _renderer():
     from markdown_it import MarkdownIt
+    from mdit_py_plugins.admon import admon_plugin
 
-    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table").use(admon_plugin)
     md.renderer.rules["link_open"] = lambda *_: ""
     md.renderer.rules["link_close"] = lambda *_: ""
     md.renderer.rules["image"] = lambda tokens, i, *_: html.escape(tokens[i].content)
@@ -157,3 +160,46 @@ def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> s
                 continue
         out.append(line[:a] + OPEN + line[a:b] + CLOSE + line[b:])
     return render("\n".join(out), source)
+
+
+def in_its_block(text: str, passage: str, at: int, source: str) -> str:
+    """A cited text that starts inside a code block of its passage (at: its offset there), written so that it
+    renders as that code: its first line indented as in the file, and for reStructuredText the "::" or code
+    directive that opens the block, for Markdown the fence, put around it. Any other text is returned as it is."""
+    if not is_markup(source) or not 0 <= at <= len(passage):
+        return text
+    line_start = passage.rfind("\n", 0, at) + 1
+    before = passage[line_start:at]
+    if before.strip():
+        return text  # it starts mid-line after other text: a sentence, not the start of a block's line
+    if source.lower().endswith(RST_SUFFIXES):
+        return _in_rst_block(text, passage[:line_start], before)
+    return _in_fence(text, passage, at)
+
+
+def _in_rst_block(text: str, above: str, before: str) -> str:
+    column = len(before)
+    if not column:
+        return text
+    for line in reversed(above.split("\n")):
+        if not line.strip() or len(line) - len(line.lstrip()) >= column:
+            continue
+        found = _DIRECTIVE.match(line)
+        opens_code = (found and found.group(1) in _CODE_DIRECTIVES) or \
+            (not found and line.rstrip().endswith("::"))
+        indent = line[:len(line) - len(line.lstrip())]
+        return f"{indent}.. code-block::\n\n{before}{text}" if opens_code else text
+    return text
+
+
+def _in_fence(text: str, passage: str, at: int) -> str:
+    line = passage.count("\n", 0, at)
+    for token in _renderer().parse(passage):
+        if token.type in ("fence", "code_block") and token.map and token.map[0] < line < token.map[1] or \
+                token.type == "code_block" and token.map and token.map[0] == line:
+            if token.type == "fence" and passage.split("\n")[line].lstrip().startswith(token.markup):
+                return text  # the cited text is the closing fence onwards
+            body = text.rstrip("\n")
+            tick = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", body)), default=0))
+            return f"{tick}{token.info.strip() if token.type == 'fence' else ''}\n{body}\n{tick}"
+    return text

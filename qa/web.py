@@ -10,7 +10,7 @@ from pathlib import Path
 from .assistant import MAX_EXAMPLES, Assistant, clean_question
 from .answering import shown_text
 from .config import IN_CHECKOUT, ROOT, Config
-from .display import is_markup, marked_passage, one_line_html, render, with_answer_bold
+from .display import in_its_block, is_markup, marked_passage, one_line_html, render, with_answer_bold
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
@@ -35,7 +35,11 @@ CSS = """
 .qa-span { font-weight: 400; color: var(--body-text-color-subdued); }
 .qa-passage { white-space: pre-wrap; margin: 0; }
 .qa-body mark { background: #fde68a; color: #111; padding: 0 1px; }
+.qa-body { overflow-wrap: anywhere; }
 .qa-body pre { white-space: pre-wrap; margin: 4px 0; padding: 6px 8px; border-radius: 6px; background: var(--background-fill-secondary); }
+.qa-body pre code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.admonition { border-left: 3px solid var(--border-color-accent, #2563eb); padding: 2px 10px; margin: 6px 0; }
+.admonition-title { font-weight: 600; margin: 0; }
 .qa-section { color: var(--body-text-color-subdued); font-size: 0.9em; margin-bottom: 4px; }
 .qa-marker { margin: 0; color: var(--body-text-color-subdued); }
 .qa-muted { color: var(--body-text-color-subdued); }
@@ -83,7 +87,7 @@ def answer_markdown(answer: Answer) -> str:
     for c in answer.citations:
         text = with_answer_bold(c.text, c.answer_start - c.start, c.answer_end - c.start) \
             if c.answer_start >= 0 else c.text
-        shown = shown_text(text)
+        shown = shown_text(in_its_block(text, c.passage, c.start - c.passage_start, c.source))
         if is_markup(c.source):
             pieces.append(render(shown, c.source).strip() + f'<p class="qa-marker">[{c.n}]</p>'
                           if "\n" in shown else render(f"{shown} [{c.n}]", c.source).strip())

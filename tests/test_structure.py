@@ -419,3 +419,29 @@ def test_code_that_opens_a_section_is_never_a_unit_without_its_sentence(tokenize
     _, chunks = chunks_of("serve.md", text, tokenizer)
     units = [text[s:e] for chunk, _ in chunks for s, e in chunk.units]
     assert units and not any(u.strip().startswith("```") and u.rstrip().endswith("```") for u in units), units
+
+
+def test_a_cited_code_block_renders_as_code_without_its_opening_line():
+    from qa.display import in_its_block, marked_passage, render
+
+    rst = ("Define the blueprint.\n\n.. code-block:: python\n    :caption: ``flaskr/blog.py``\n\n"
+           "    from flask import (\n        Blueprint, flash\n    )\n\n    bp = Blueprint('blog', __name__)\n\nNext.")
+    at = rst.index("from flask")
+    cited = rst[at:rst.index("__name__)") + 9]
+    shown = render(in_its_block(cited, rst, at, "blog.rst"), "blog.rst")
+    assert shown.startswith("<pre><code>from flask import (\n    Blueprint, flash\n)\n\nbp = Blueprint('blog', __name__)")
+    literal = "Run it::\n\n    flask run\n"
+    assert render(in_its_block("flask run", literal, literal.index("flask run"), "a.rst"), "a.rst") == \
+        "<pre><code>flask run\n</code></pre>\n"
+    item = "- item\n\n  Some text\n  goes on."
+    assert in_its_block("goes on.", item, item.index("goes"), "b.rst") == "goes on."  # text, not code
+    md = "Try:\n\n```python\nimport httpx\nr = httpx.get(url)\n```\n"
+    shown = render(in_its_block("r = httpx.get(url)", md, md.index("r = "), "c.md"), "c.md")
+    assert shown == '<pre><code class="language-python">r = httpx.get(url)\n</code></pre>\n'
+    assert in_its_block("Try:", md, 0, "c.md") == "Try:" and in_its_block("x", "a x", 2, "d.txt") == "x"
+    # marks next to emphasis keep it; an admonition is a box with its title, its body text
+    bold = "Intro.\n\n**Do not enable debug mode in production.**\n"
+    assert "<mark><strong>Do not enable debug mode in production.</strong></mark>" in \
+        marked_passage(bold, [(8, len(bold) - 1)], "debug.rst")
+    tip = render('!!! tip "Gotcha <b>"\n    Use a **proxy**.\n', "p.md")
+    assert '<p class="admonition-title">Gotcha &lt;b&gt;</p>' in tip and "<pre>" not in tip and "<b>" not in tip

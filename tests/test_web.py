@@ -7,9 +7,26 @@ from gradio_client import Client
 from conftest import DEFAULT_DATA
 
 
+def chat_client(url: str, seconds: float = 180) -> Client:
+    """A gradio_client for the served app once its full chat is mounted (it is imported in the background after
+    the first page: /config answers 503 or waits until then, longer than gradio_client's own time-out)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url + "config", timeout=70) as r:
+                if r.status == 200:
+                    return Client(url, verbose=False)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
 
 def test_ask_endpoint_returns_the_ask_json(served_app):
-    client = Client(served_app, verbose=False)
+    client = chat_client(served_app)
     out = client.predict("In which city is the Secretariat based?", api_name="/ask")
     assert out["abstained"] is False
     assert "[1]" in out["answer"] and "Vienna" in out["answer"]
@@ -21,7 +38,7 @@ def test_ask_endpoint_returns_the_ask_json(served_app):
 
 
 def test_ask_endpoint_abstains_and_refuses_empty_questions(served_app):
-    client = Client(served_app, verbose=False)
+    client = chat_client(served_app)
     out = client.predict("What is the boiling point of mercury?", api_name="/ask")
     assert out["abstained"] is True and out["citations"] == []
     with pytest.raises(Exception, match="Please type a question"):
