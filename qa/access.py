@@ -4,7 +4,7 @@ Off unless Config.access_token is set. Then (the README's table):
   chat page, Gradio API, anything not named below  -> a login session (a signed, expiring cookie)
   /api/* and /docs, /openapi.json                   -> the access token as a bearer token, or a session
   /v1/*, /mcp                                       -> the bearer token
-  /widget.js, /embed, /embed/ask                    -> a session (bearer for /embed/ask); public with public_widget
+  /widget.js, /embed, /embed/ask, /embed/about      -> a session (bearer for the last two); public with public_widget
   POST /api/documents                               -> the admin token, checked by the route (as without this)
   /login, /logout                                   -> public
 Public means public for the methods those routes serve (PUBLIC_ROUTES); any other method needs a session.
@@ -41,7 +41,7 @@ class Need(Enum):
 READING = ("GET", "HEAD")
 # (path, methods) open without the access token; any other method on these paths needs a session as well
 PUBLIC_ROUTES = {"/login": ("GET", "HEAD", "POST"), "/logout": READING, "/api/health": READING}
-WIDGET_ROUTES = {"/widget.js": READING, "/embed": READING, "/embed/ask": ("POST",)}
+WIDGET_ROUTES = {"/widget.js": READING, "/embed": READING, "/embed/ask": ("POST",), "/embed/about": READING}
 
 
 def need(path: str, public_widget: bool, method: str = "GET") -> Need:
@@ -54,7 +54,7 @@ def need(path: str, public_widget: bool, method: str = "GET") -> Need:
         return Need.BEARER
     if path in ("/widget.js", "/embed"):
         return Need.SESSION
-    if path == "/embed/ask":
+    if path in ("/embed/ask", "/embed/about"):
         return Need.EITHER
     if path.startswith("/api/") or path in ("/docs", "/openapi.json") or path.startswith("/docs-assets/"):
         return Need.EITHER

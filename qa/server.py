@@ -27,13 +27,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
-from .assistant import MAX_K, Assistant
+from .answer_html import answer_html, button_marker, sources_html
+from .assistant import MAX_EXAMPLES, MAX_K, Assistant
 from .config import Config
 from .errors import IndexBusy, QAError, ServerUnavailable, told
 from .access import Attempts, bearer, client_address, token_ok
 from .gate import WAITING_PER_SLOT, Gate
 from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
+from .web import default_examples
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
 
 log = logging.getLogger("qa.server")
@@ -41,7 +43,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_CHARS = 20_000  # a question longer than this is refused; up to it, it is trimmed with a notice
 MAX_ASK_K = 20
 MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
-API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/mcp")  # only allowed origins may call these
+API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/embed/about", "/mcp")  # only allowed origins may call these
 SIZED_POSTS = ("/api/ask", "/embed/ask", "/v1/chat/completions")  # bodies read whole: a Content-Length is required
 
 
@@ -148,7 +150,29 @@ def create_app(assistant: Assistant, config: Config):
     @app.post("/embed/ask", summary="The embedded chat's own asking route (as /api/ask; public with "
               "QA_PUBLIC_WIDGET=1 when an access token is set)")
     async def embed_ask(body: AskRequest):
-        return await api_ask(body)
+        """As /api/ask, with the answer and its sources rendered as the chat renders them (answer_html.py)."""
+        if len(body.question) > MAX_BODY_CHARS:
+            return error(413, f"The question is too long (over {MAX_BODY_CHARS} characters).")
+        if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
+            return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
+
+        def work() -> dict:
+            answer = assistant.ask(body.question, history=body.history, k=body.k)
+            return {**answer.to_json(), "answer_html": answer_html(answer, button_marker),
+                    "sources_html": sources_html(answer)}
+        return await answer_json(work)
+
+    @app.get("/embed/about", include_in_schema=False)
+    def embed_about():
+        """The collection the light chat and the widget name, with example questions for it."""
+        if not assistant.ready and assistant.startup_error is None:
+            return JSONResponse({"error": "starting"}, status_code=503, headers={"Retry-After": "2"})
+        try:
+            found = assistant.collection(tuple(default_examples(config)))
+        except QAError as e:
+            return failure(503, e)
+        return {"name": found.name, "files": found.files, "chunks": found.chunks,
+                "examples": list(found.examples)[:MAX_EXAMPLES]}
 
     app.include_router(openai_api.router(gate, assistant, MAX_BODY_CHARS))
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))

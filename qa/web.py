@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from .assistant import MAX_EXAMPLES, Assistant, clean_question
-from .answering import shown_text
 from .config import IN_CHECKOUT, ROOT, Config
-from .display import in_its_block, is_markup, marked_passage, one_line_html, render, with_answer_bold
+from .answer_html import answer_html, sources_html
+from .display import one_line_html
 from .errors import BadQuestion, QAError, told
 from .reading import SUFFIXES
 from .records import Answer
@@ -53,48 +53,9 @@ def as_markdown_text(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def sources_html(answer: Answer) -> str:
-    """The sources panel: each passage once, with its file, section and line, its cited units marked inside it
-    (Markdown and rst rendered safely, see display.py)."""
-    if answer.abstained:
-        return '<div class="qa-sources"><p class="qa-muted">No source answers this question.</p></div>'
-    groups: dict[tuple[str, int], list] = {}
-    for c in answer.citations:
-        groups.setdefault((c.source, c.passage_start), []).append(c)
-    parts = ['<div class="qa-sources">']
-    for (source, passage_start), cited in groups.items():
-        first = cited[0]
-        numbers = "".join(f"[{c.n}]" for c in cited)
-        where = (f"page {first.page}, " if first.page else "") + f"line {first.line}, characters " + \
-            ", ".join(f"{c.start}&ndash;{c.end}" for c in cited)
-        section = f'<div class="qa-section">{html.escape(first.section)}</div>' if first.section else ""
-        body = marked_passage(first.passage, [(c.start - passage_start, c.end - passage_start) for c in cited],
-                              source)
-        parts.append(
-            f'<div class="qa-source" id="qa-source-{first.n}"><div class="qa-source-head">{numbers} '
-            f'{html.escape(source)} <span class="qa-span">{where}</span></div>{section}'
-            f'<div class="qa-body">{body}</div></div>')
-    parts.append("</div>")
-    return "".join(parts)
-
-
 def answer_markdown(answer: Answer) -> str:
-    """The answer as the chat shows it: each cited unit with its marker, the answer the reader found in it in
-    bold; cited Markdown or rst rendered safely (code as code), any other text shown literally."""
-    if answer.abstained:
-        return as_markdown_text(answer.answer)
-    pieces = []
-    for c in answer.citations:
-        text = with_answer_bold(c.text, c.answer_start - c.start, c.answer_end - c.start) \
-            if c.answer_start >= 0 else c.text
-        shown = shown_text(in_its_block(text, c.passage, c.start - c.passage_start, c.source))
-        if is_markup(c.source):
-            pieces.append(render(shown, c.source).strip() + f'<p class="qa-marker">[{c.n}]</p>'
-                          if "\n" in shown else render(f"{shown} [{c.n}]", c.source).strip())
-        else:
-            pieces.append(render(f"{' '.join(shown.split())} [{c.n}]", c.source).replace(
-                '<p class="qa-passage">', "<p>"))
-    return one_line_html("".join(pieces))
+    """The answer as the chat shows it (answer_html.py), in one line of HTML for the chat's Markdown renderer."""
+    return as_markdown_text(answer.answer) if answer.abstained else one_line_html(answer_html(answer))
 
 
 def _pieces(text: str, steps: int) -> list[str]:

@@ -25,9 +25,10 @@ def expected(path: str, public_widget: bool, method: str) -> str:
         return "public"
     if path == "/mcp" or path.startswith("/v1"):
         return "bearer"
-    if public_widget and (method, path) in {("GET", "/widget.js"), ("GET", "/embed"), ("POST", "/embed/ask")}:
+    if public_widget and (method, path) in {("GET", "/widget.js"), ("GET", "/embed"), ("POST", "/embed/ask"),
+                                            ("GET", "/embed/about")}:
         return "public"
-    if path == "/embed/ask":
+    if path in ("/embed/ask", "/embed/about"):
         return "either"
     if path.startswith("/api/") or path in ("/docs", "/openapi.json") or path.startswith("/docs-assets"):
         return "either"

@@ -49,7 +49,7 @@ def ask_in_embed(frame, question: str) -> str:
     frame.locator("#question").press("Enter")
     frame.locator(".msg.bot .cite").first.wait_for(timeout=30_000)
     frame.locator(".cite").first.click()  # [1] opens the sources
-    frame.locator(".source mark").first.wait_for(timeout=5_000)
+    frame.locator(".qa-source mark").first.wait_for(timeout=5_000)
     return frame.locator("#log").inner_text()
 
 

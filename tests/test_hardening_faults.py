@@ -181,8 +181,39 @@ def test_a_cited_code_block_is_shown_as_code_and_html_in_a_markdown_document_as_
         assert page.locator("img[onerror], #qa-chat script, #qa-sources script").count() == 0
         assert not [r for r in requests if not r.startswith(url)], requests  # nothing loaded from elsewhere
         page.close()
+        _check_the_light_chat_and_the_widget_render_the_same(browser, url)
     finally:
         stop(proc)
+
+
+def _check_the_light_chat_and_the_widget_render_the_same(browser, url: str) -> None:
+    """/embed (the widget's page, and the light chat while Gradio loads): the collection named, an example
+    question from the headings that asks when clicked, the cited code as code, the document's HTML as text."""
+    page = browser.new_page()
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(url + "embed")
+    page.locator("#intro").get_by_text("data (1 file", exact=False).wait_for(timeout=30_000)
+    example = page.locator("#examples .example").first
+    assert "night rotation" in example.inner_text().lower()
+    example.click()  # asks at once
+    page.locator(".msg.bot pre code").first.wait_for(timeout=30_000)
+    code = page.locator(".msg.bot .answer pre code").first.inner_text()
+    assert "0 3 * * * /usr/local/bin/rotate-harbour-log --keep 14" in code
+    assert "# keep two weeks ![x](http://127.0.0.1:9/evil.png)" in code  # code, not Markdown
+    assert "```" not in page.locator("#log").inner_text()
+    page.locator(".msg.bot .cite").first.click()  # [1] opens the sources, its passage marked
+    page.locator(".qa-source mark").first.wait_for(timeout=5_000)
+    assert "handbook.md line" in page.locator(".qa-source").first.inner_text()
+    page.locator("#question").fill("What is the hostile marker sentence?")
+    page.locator("#question").press("Enter")
+    page.locator(".msg.bot").get_by_text("window.pwned=1", exact=False).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert "<script>window.pwned=1</script>" in page.locator(".msg.bot").last.inner_text()
+    assert page.evaluate("typeof window.pwned") == "undefined"
+    assert page.locator("#log script, #log img, #log a, #log h1").count() == 0
+    assert not [r for r in requests if not r.startswith(url)], requests
+    page.close()
 
 
 def _words(seed: int, n: int, punctuation: bool) -> list[str]:
