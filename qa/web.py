@@ -181,8 +181,9 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                 [gr.update(visible=False)] * (MAX_EXAMPLES - len(shown_examples))
 
         demo.load(describe, None, [about] + tries, api_visibility="private")
-        for button in tries:
-            button.click(lambda text: text, button, box, api_visibility="private")
+        for button in tries:  # an example question is asked at once
+            button.click(lambda text: text, button, box, api_visibility="private").then(
+                respond, [box, shown, asked], [box, chatbot, sources, asked, shown], api_visibility="private")
     return demo
 
 

@@ -158,7 +158,8 @@ def test_a_cited_code_block_is_shown_as_code_and_html_in_a_markdown_document_as_
         page.locator("#qa-collection").get_by_text("data").wait_for(timeout=30_000)  # names the collection
         assert "1 file" in page.locator("#qa-collection").inner_text()
         page.locator(".qa-example").first.wait_for(timeout=10_000)  # an example question from its headings
-        assert "night rotation" in page.locator(".qa-example").first.inner_text().lower()
+        example = page.locator(".qa-example").first.inner_text()
+        assert "night rotation" in example.lower()
         box = page.locator("#qa-question textarea")
         box.fill("How do I rotate the harbour log every night?")
         box.press("Enter")
@@ -179,6 +180,9 @@ def test_a_cited_code_block_is_shown_as_code_and_html_in_a_markdown_document_as_
             assert "<script>window.pwned=1</script>" in shown, shown
         assert page.evaluate("typeof window.pwned") == "undefined"
         assert page.locator("img[onerror], #qa-chat script, #qa-sources script").count() == 0
+        page.locator(".qa-example").first.click()  # an example is asked at once: it shows as the user's message
+        page.locator("#qa-chat").get_by_text(example).first.wait_for(timeout=30_000)
+        assert box.input_value() == ""
         assert not [r for r in requests if not r.startswith(url)], requests  # nothing loaded from elsewhere
         page.close()
         _check_the_light_chat_and_the_widget_render_the_same(browser, url)
