@@ -111,8 +111,10 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                 entry = files.setdefault(file_of(doc.source), {"sha256": doc.file_sha256, "chunks": 0})
                 entry["chunks"] += len(doc_chunks)
                 remaining[file_of(doc.source)] = remaining.get(file_of(doc.source), 0) + len(doc_chunks)
-                if not doc_chunks and remaining[file_of(doc.source)] == 0:
-                    bar.update(min(1, bar.total - bar.n))
+                if not doc_chunks:  # read, but nothing in it is text to answer from
+                    note(f"skipped {doc.source}: no text to index (only headings, links, directives or markup)")
+                    if remaining[file_of(doc.source)] == 0:
+                        bar.update(min(1, bar.total - bar.n))
                 pending.extend(doc_chunks)
                 added += len(doc_chunks)
                 while len(pending) >= group:

@@ -460,3 +460,13 @@ def test_an_index_with_another_bm25_tokenizer_is_refused_and_rebuilt_without_emb
     loaded = load_index(tiny)
     assert loaded.folder != first.folder and loaded.manifest["lexical"] == indexing.TOKENIZER
     assert len(loaded.lexical) == len(loaded.store) == first.chunks
+
+
+def test_a_file_with_nothing_to_answer_from_is_named_as_skipped(tiny, embedder):
+    build_index(tiny, embedder, warn=lambda m: None)
+    (tiny.data_dir / "changes.rst").write_text(".. include:: ../CHANGES.rst\n", encoding="utf-8")
+    warnings = []
+    report = build_index(tiny, embedder, warn=warnings.append)
+    assert report.skipped == 1 and report.changed
+    assert warnings == ["skipped changes.rst: no text to index (only headings, links, directives or markup)"]
+    assert not build_index(tiny, embedder, warn=pytest.fail).changed  # known to the build: nothing to do again
