@@ -274,6 +274,15 @@ def second_read_can_matter(first: list[float], rest: list[float], weight: float)
     return best_possible >= max(first) - FOLLOW_MARGIN
 
 
+def in_file_order_within_a_passage(chosen: list[tuple[float, _Candidate]]) -> list[tuple[float, _Candidate]]:
+    """The chosen units, those of one passage together and in the order the file has them (a lead-in before the
+    "For example:" after it); passages in the order of their best unit."""
+    groups: dict[tuple[str, int], list[tuple[float, _Candidate]]] = {}
+    for pair in chosen:
+        groups.setdefault((pair[1].source, pair[1].hit.chunk.start), []).append(pair)
+    return [pair for group in groups.values() for pair in sorted(group, key=lambda p: p[1].start)]
+
+
 def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: VectorStore, min_score: float,
                    notice: str = "", query: str | None = None, reader: Reader | None = None) -> Answer:
     """The best 1-3 units, each followed by its [n] marker, or an abstention that cites nothing. With a reader the
@@ -314,6 +323,7 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
                                        for _, c in chosen):
         chosen.insert(0 if earlier else 1, (chosen[0][0], example))  # in the order of the file
         del chosen[MAX_SENTENCES:]
+    chosen = in_file_order_within_a_passage(chosen)
     citations = tuple(
         Citation(n=n, source=c.source, start=c.start, end=c.end, line=c.line, text=c.text,
                  passage=c.hit.chunk.text, passage_start=c.hit.chunk.start, score=score,

@@ -98,3 +98,23 @@ def test_a_sentence_leans_on_the_one_before_by_pronoun_or_by_name():
     assert leans_on_previous("Created in 1990, the Centre now provides policy advice.", before)
     assert not leans_on_previous("Created in 1990, the Forum now provides policy advice.", before)
     assert not leans_on_previous("Borders are the first lines of a country's defence.", before)
+
+
+def test_units_of_one_passage_are_cited_in_the_order_of_the_file():
+    import numpy as np
+
+    from qa.answering import _Candidate, in_file_order_within_a_passage
+    from qa.records import Chunk, Hit
+
+    text = "Proxy credentials go in the URL. For example:\n\n    with Client(proxy=url): ...\n\nOther text."
+    proxies = Hit(rank=1, score=0.9, chunk=Chunk(id="p", source="proxies.md", start=100, end=100 + len(text),
+                                                 line=1, text=text))
+    other = Hit(rank=2, score=0.8, chunk=Chunk(id="o", source="other.md", start=0, end=10, line=1, text="Other one."))
+
+    def unit(hit, start, end):
+        return _Candidate(hit.chunk.source, start, end, 1, "x", hit, np.zeros(2))
+
+    example, lead_in, elsewhere = unit(proxies, 133, 175), unit(proxies, 100, 132), unit(other, 0, 10)
+    ordered = in_file_order_within_a_passage([(0.9, example), (0.8, elsewhere), (0.7, lead_in)])
+    assert [c for _, c in ordered] == [lead_in, example, elsewhere]  # one passage's units together, in file order
+    assert [s for s, _ in ordered] == [0.7, 0.9, 0.8]
