@@ -194,10 +194,11 @@ def _watch(assistant, config, quiet: bool) -> None:
     """Re-index whenever files under the data folder change (debounced); errors are reported, not fatal."""
     from watchfiles import watch
 
-    from .reading import SUFFIXES
+    from .reading import IGNORE_FILE, SUFFIXES
 
     def relevant(_change, path: str) -> bool:
-        return path.lower().endswith(SUFFIXES) and "/." not in path[len(str(config.data_dir)):]
+        inside = path[len(str(config.data_dir)):]
+        return (path.lower().endswith(SUFFIXES) and "/." not in inside) or inside == "/" + IGNORE_FILE
 
     print(f"watching {config.data_dir} for changes (Ctrl-C to stop)", flush=True)
     for changes in watch(config.data_dir, watch_filter=relevant, debounce=1000, raise_interrupt=False):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,6 +22,7 @@ SUFFIXES = TEXT_SUFFIXES + EXTRACTED_SUFFIXES
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger files are truncated here, with a warning
 
 
+IGNORE_FILE = ".qaignore"  # in the data folder: what not to index (ignore_patterns)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".ico", ".bmp", ".tif", ".tiff")
 
 
@@ -30,15 +32,17 @@ class Unindexed:
     images: int = 0
     other: int = 0  # files of a type that is not read (.css, .json, .py, ...)
     hidden: tuple[str, ...] = ()  # hidden files and folders (".git", ".env"): not entered, not read
+    ignored: tuple[str, ...] = ()  # files and folders a pattern of the data folder's .qaignore names
 
     def summary(self) -> str:
         """"248 images and 12 other files not indexed; hidden, left out: .git, .env" ("" when nothing)."""
         kinds = [f"{self.images} image{'s' if self.images != 1 else ''}"] if self.images else []
         kinds += [f"{self.other} other file{'s' if self.other != 1 else ''}"] if self.other else []
         parts = [" and ".join(kinds) + " not indexed"] if kinds else []
-        if self.hidden:
-            names = ", ".join(self.hidden[:5]) + (f" and {len(self.hidden) - 5} more" if len(self.hidden) > 5 else "")
-            parts.append(f"hidden, left out: {names}")
+        for label, names in (("hidden", self.hidden), (IGNORE_FILE, self.ignored)):
+            if names:
+                listed = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                parts.append(f"{label}, left out: {listed}")
         return "; ".join(parts)
 
 
@@ -47,7 +51,7 @@ def list_files(data_dir: Path) -> list[tuple[str, Path]]:
     (data_dir may also be one such file).
 
     Hidden files and folders are left out, and so are symlinks that lead outside the data folder. Linked
-    folders are not entered.
+    folders are not entered. So are the files and folders that data_dir/.qaignore names (ignore_patterns).
     """
     return _listing(data_dir)[0]
 
@@ -64,6 +68,8 @@ def _listing(data_dir: Path) -> tuple[list[tuple[str, Path]], Unindexed]:
     found: list[tuple[tuple[str, ...], str]] = []
     counts = {"images": 0, "other": 0}
     hidden: list[str] = []
+    ignored: list[str] = []
+    patterns = ignore_patterns(root / IGNORE_FILE)
 
     def walk(folder: str, parts: tuple[str, ...]) -> None:
         try:
@@ -73,9 +79,14 @@ def _listing(data_dir: Path) -> tuple[list[tuple[str, Path]], Unindexed]:
             return
         for entry in entries:
             if entry.name.startswith("."):
-                hidden.append("/".join(parts + (entry.name,)))
+                if parts or entry.name != IGNORE_FILE:  # the data folder's .qaignore is read, not left out
+                    hidden.append("/".join(parts + (entry.name,)))
                 continue
-            if entry.is_dir(follow_symlinks=False):
+            folder_entry = entry.is_dir(follow_symlinks=False)
+            if patterns and ignored_by(patterns, parts + (entry.name,), folder_entry):
+                ignored.append("/".join(parts + (entry.name,)) + "/" * folder_entry)
+                continue
+            if folder_entry:
                 walk(entry.path, parts + (entry.name,))
                 continue
             suffix = os.path.splitext(entry.name)[1].lower()
@@ -88,7 +99,56 @@ def _listing(data_dir: Path) -> tuple[list[tuple[str, Path]], Unindexed]:
     walk(str(root), ())
     found.sort()  # by path parts, as sorted(root.rglob("*")) orders them
     return ([("/".join(parts), Path(path)) for parts, path in found],
-            Unindexed(images=counts["images"], other=counts["other"], hidden=tuple(sorted(hidden))))
+            Unindexed(images=counts["images"], other=counts["other"], hidden=tuple(sorted(hidden)),
+                      ignored=tuple(sorted(ignored))))
+
+
+def ignore_patterns(file: Path) -> tuple[re.Pattern, ...]:
+    """The patterns of a .qaignore file (none without one), as in .gitignore but without "!": one per line, "#"
+    starts a comment line; a pattern without "/" names files or folders at any depth ("*.html", "drafts"), one
+    with "/" a path from the data folder ("docs/overrides/", "/notes/*.txt"); a trailing "/" only folders; "*"
+    and "?" stay within one name, "**" spans folders, "[...]" is a set of characters."""
+    try:
+        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ()
+    return tuple(_ignore_regex(line.strip()) for line in lines if line.strip() and not line.strip().startswith("#"))
+
+
+def _ignore_regex(pattern: str) -> re.Pattern:
+    folders_only = pattern.endswith("/")
+    pattern = pattern.rstrip("/")
+    anchored = "/" in pattern
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            inside = pattern[i + 1:end].replace("\\", "\\\\")
+            out.append("[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    body = "".join(out).lstrip("/") if anchored else "(?:.*/)?" + "".join(out)
+    return re.compile(body + ("/" if folders_only else "/?"))
+
+
+def ignored_by(patterns: tuple[re.Pattern, ...], parts: tuple[str, ...], folder: bool) -> bool:
+    """Whether a pattern of ignore_patterns names the file or folder at the path `parts` under the data folder."""
+    path = "/".join(parts) + ("/" if folder else "")
+    return any(p.fullmatch(path) for p in patterns)
 
 
 def _regular_file_inside(entry: os.DirEntry, root: Path) -> bool:

@@ -470,3 +470,14 @@ def test_a_file_with_nothing_to_answer_from_is_named_as_skipped(tiny, embedder):
     assert report.skipped == 1 and report.changed
     assert warnings == ["skipped changes.rst: no text to index (only headings, links, directives or markup)"]
     assert not build_index(tiny, embedder, warn=pytest.fail).changed  # known to the build: nothing to do again
+
+
+def test_a_qaignore_file_takes_what_it_names_out_of_the_index(tiny, embedder):
+    build_index(tiny, embedder, warn=lambda m: None)
+    first = sorted(p.name for p in tiny.data_dir.iterdir() if p.suffix == ".txt")[0]
+    (tiny.data_dir / ".qaignore").write_text(f"# left out\n{first}\n", encoding="utf-8")
+    report = build_index(tiny, embedder, warn=pytest.fail)
+    assert report.removed == 1 and f".qaignore, left out: {first}" in report.unindexed
+    assert first not in json.loads(manifest_path(tiny).read_text())["files"]
+    (tiny.data_dir / ".qaignore").unlink()
+    assert build_index(tiny, embedder, warn=pytest.fail).added == 1

@@ -70,3 +70,22 @@ def test_a_200_mb_file_is_truncated_with_one_warning(tmp_path):
     assert warnings == ["truncated big.txt: only its first 50 MB are indexed"]
     assert MAX_FILE_BYTES - 4 <= len(doc.text.encode("utf-8")) <= MAX_FILE_BYTES  # cut on a character boundary
     assert doc.text.startswith("Ünïcode")
+
+
+def test_a_qaignore_file_leaves_out_the_files_and_folders_it_names(tmp_path):
+    from qa.reading import unindexed
+
+    for name in ("guide.md", "CHANGES.rst", "docs/intro.md", "docs/overrides/nav.html", "drafts/idea.md",
+                 "notes/a.txt", "notes/keep/b.txt", "site/page.html"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("Some text.", encoding="utf-8")
+    (tmp_path / ".qaignore").write_text("# not for answers\nCHANGES.rst\noverrides/\ndrafts\n/notes/*.txt\n"
+                                        "site/\n\n", encoding="utf-8")
+    assert [s for s, _ in list_files(tmp_path)] == ["docs/intro.md", "guide.md", "notes/keep/b.txt"]
+    left_out = unindexed(tmp_path)
+    assert left_out.ignored == ("CHANGES.rst", "docs/overrides/", "drafts/", "notes/a.txt", "site/")
+    assert left_out.hidden == () and ".qaignore, left out" in left_out.summary()
+    (tmp_path / ".qaignore").write_text("**/*.html\nnotes/**\n[cd]*/intro.md\n", encoding="utf-8")
+    assert [s for s, _ in list_files(tmp_path)] == ["CHANGES.rst", "drafts/idea.md", "guide.md"]
+    (tmp_path / ".qaignore").unlink()
+    assert len(list_files(tmp_path)) == 8
