@@ -7,10 +7,8 @@ import html
 from typing import Callable
 
 from .answering import shown_text
-from .display import in_its_block, is_markup, marked_passage, render, with_answer_bold
+from .display import CITE_MARK, in_its_block, is_markup, marked_passage, render, with_answer_bold, without_marks
 from .records import Answer
-
-MARKER = "\U0001D305"  # where a citation's marker goes while its text is rendered (a symbol no document uses)
 
 
 def plain_marker(n: int) -> str:
@@ -29,15 +27,14 @@ def answer_html(answer: Answer, marker: Callable[[int], str] = plain_marker) -> 
     pieces = []
     for c in answer.citations:
         text = with_answer_bold(c.text, c.answer_start - c.start, c.answer_end - c.start) \
-            if c.answer_start >= 0 else c.text
-        text = text.replace(MARKER, "\ufffd")  # the document's own, never a marker
-        shown = shown_text(in_its_block(text, c.passage, c.start - c.passage_start, c.source))
+            if c.answer_start >= 0 else without_marks(c.text)  # a document's own mark characters are never marks
+        shown = shown_text(in_its_block(text, without_marks(c.passage), c.start - c.passage_start, c.source))
         if is_markup(c.source):
-            piece = render(shown, c.source).strip() + f'<p class="qa-marker">{MARKER}</p>' if "\n" in shown \
-                else render(f"{shown} {MARKER}", c.source).strip()
+            piece = render(shown, c.source).strip() + f'<p class="qa-marker">{CITE_MARK}</p>' if "\n" in shown \
+                else render(f"{shown} {CITE_MARK}", c.source).strip()
         else:
-            piece = render(f"{' '.join(shown.split())} {MARKER}", c.source).replace('<p class="qa-passage">', "<p>")
-        pieces.append(piece.replace(MARKER, marker(c.n)))
+            piece = render(f"{' '.join(shown.split())} {CITE_MARK}", c.source).replace('<p class="qa-passage">', "<p>")
+        pieces.append(piece.replace(CITE_MARK, marker(c.n)))
     return "".join(pieces)
 
 

@@ -29,6 +29,8 @@ MAX_PREFIX_CHARS = 160  # of the title and heading path put before a chunk (abou
 _ABBREV = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "no", "art", "fig", "cf",
            "inc", "ltd", "jr", "sr", "u.s", "u.k", "approx", "dept", "vol", "pp", "ca", "a.k.a", "viz", "resp"}
 _INITIALISM = re.compile(r"(?:[a-z]\.)+[a-z]")  # "p.m", "n.b": ends a sentence only before a capital
+_NEXT_CHARACTER = re.compile(r"\s*(\S)")
+NOTHING_TO_INDEX = "no text to index (only headings, links, directives or markup)"  # a file read, but no chunk
 
 
 def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -42,10 +44,11 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             word = _LAST_WORD_REVERSED.match(text[m.start():lo - 1 if lo else None:-1])
             written = word.group(1)[::-1].rstrip(".") if word else ""
             stem = written.lower()
-            acronym = len(written) > 1 and written.isalpha() and written.isupper()  # "a CA." ends; "ca." (circa) not
+            acronym = written == "CA"  # "a CA." (certificate authority) ends a sentence; "ca." (circa) does not
             if (stem in _ABBREV and not acronym) or (len(stem) == 1 and stem.isalpha()):
                 continue  # "e.g. the", "J. Smith": not a sentence end
-            if _INITIALISM.fullmatch(stem) and not text[end:].lstrip()[:1].isupper():
+            after = _NEXT_CHARACTER.match(text, end)
+            if _INITIALISM.fullmatch(stem) and not (after and after.group(1).isupper()):
                 continue  # "at 5 p.m. on": not a sentence end; "at 5 p.m. Then": one
             if stem.isdigit() and not text[start:m.start() - len(stem)].strip() and (start == 0 or text[start - 1] == "\n"):
                 continue  # "2. item" at the start of a line: a list number

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import html
 import re
+import textwrap
 
 from .structure import MARKDOWN_SUFFIXES, OBJECT_DIRECTIVE, RST_SUFFIXES
 
@@ -14,14 +15,23 @@ _LINE_MARKERS = re.compile(r"[ \t]*(?:(?:[-*+>]|\d{1,9}[.)]|#{1,6})[ \t]+)*")
 # symbols (Unicode category So) that documents do not use, so that Markdown reads them as punctuation and a mark
 # next to "**bold**" leaves the emphasis as it is (a private-use character would not count as punctuation)
 OPEN, CLOSE, BOLD_OPEN, BOLD_CLOSE = "\U0001D301", "\U0001D302", "\U0001D303", "\U0001D304"
+CITE_MARK = "\U0001D305"  # where a citation's marker goes while its text is rendered (answer_html.py)
+MARKS = (OPEN, CLOSE, BOLD_OPEN, BOLD_CLOSE, CITE_MARK)
 _HTML_MARKS = {OPEN: "<mark>", CLOSE: "</mark>", BOLD_OPEN: "<strong>", BOLD_CLOSE: "</strong>"}
+
+
+def without_marks(text: str) -> str:
+    """A document's text with any character this module uses as a mark replaced (U+FFFD): never read as one."""
+    for mark in MARKS:
+        if mark in text:
+            text = text.replace(mark, "\ufffd")
+    return text
 
 
 def with_answer_bold(text: str, start: int, end: int) -> str:
     """text with the answer span [start, end) (offsets into it) between bold markers that render() turns into
     <strong>; the document's own marker characters never count as markers. Unchanged when the span is empty."""
-    for mark in _HTML_MARKS:
-        text = text.replace(mark, "\ufffd")
+    text = without_marks(text)
     span = text[start:end] if 0 <= start < end <= len(text) else ""
     if not span.strip() or "\n" in span or span.count("`") % 2:  # never across lines or half a code span
         return text
@@ -136,7 +146,7 @@ def render(text: str, source: str) -> str:
 def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> str:
     """A passage as safe HTML with the cited spans (offsets into it) marked, line by line, so that a mark
     never changes what a line is (a list item, a code fence)."""
-    passage = passage.replace(OPEN, "\ufffd").replace(CLOSE, "\ufffd")  # the document's own, never a mark
+    passage = without_marks(passage)  # the document's own, never a mark
     inside = [False] * len(passage)
     for a, b in marks:
         for i in range(max(0, a), min(len(passage), b)):
@@ -164,7 +174,7 @@ def marked_passage(passage: str, marks: list[tuple[int, int]], source: str) -> s
 
 def in_its_block(text: str, passage: str, at: int, source: str) -> str:
     """A cited text that starts inside a code block of its passage (at: its offset there), written so that it
-    renders as that code: its first line indented as in the file, and for reStructuredText the "::" or code
+    renders as that code: its lines indented as in the file, and for reStructuredText the "::" or code
     directive that opens the block, for Markdown the fence, put around it. Any other text is returned as it is."""
     if not is_markup(source) or not 0 <= at <= len(passage):
         return text
@@ -174,32 +184,35 @@ def in_its_block(text: str, passage: str, at: int, source: str) -> str:
         return text  # it starts mid-line after other text: a sentence, not the start of a block's line
     if source.lower().endswith(RST_SUFFIXES):
         return _in_rst_block(text, passage[:line_start], before)
-    return _in_fence(text, passage, at)
+    return _in_fence(text, passage, at, before)
 
 
 def _in_rst_block(text: str, above: str, before: str) -> str:
-    column = len(before)
-    if not column:
-        return text
+    """Scanning up from the text's first line past the lines of the block it sits in (indented at least as deep as
+    the least indented line seen so far), to the line that opens the block: "::" or a code directive."""
+    column = len(before) + len(text) - len(text.lstrip(" \t"))
+    least = column
     for line in reversed(above.split("\n")):
-        if not line.strip() or len(line) - len(line.lstrip()) >= column:
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or indent >= least:
             continue
         found = _DIRECTIVE.match(line)
-        opens_code = (found and found.group(1) in _CODE_DIRECTIVES) or \
-            (not found and line.rstrip().endswith("::"))
-        indent = line[:len(line) - len(line.lstrip())]
-        return f"{indent}.. code-block::\n\n{before}{text}" if opens_code else text
+        if (found and found.group(1) in _CODE_DIRECTIVES) or (not found and line.rstrip().endswith("::")):
+            return f"{line[:indent]}.. code-block::\n\n{before}{text}"
+        if indent == 0 or found:
+            return text  # a paragraph, list item or other directive (a note): the text is text
+        least = indent  # a shallower line of the same block (the "def" above a cited "return"), or of a list
     return text
 
 
-def _in_fence(text: str, passage: str, at: int) -> str:
+def _in_fence(text: str, passage: str, at: int, before: str) -> str:
     line = passage.count("\n", 0, at)
     for token in _renderer().parse(passage):
         if token.type in ("fence", "code_block") and token.map and token.map[0] < line < token.map[1] or \
                 token.type == "code_block" and token.map and token.map[0] == line:
             if token.type == "fence" and passage.split("\n")[line].lstrip().startswith(token.markup):
                 return text  # the cited text is the closing fence onwards
-            body = text.rstrip("\n")
+            body = textwrap.dedent(before + text).rstrip("\n")
             tick = "`" * max(3, 1 + max((len(r) for r in re.findall(r"`+", body)), default=0))
             return f"{tick}{token.info.strip() if token.type == 'fence' else ''}\n{body}\n{tick}"
     return text

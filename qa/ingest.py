@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .chunking import chunk_with_tokens, encoder_input, load_tokenizer, unit_spans
+from .chunking import NOTHING_TO_INDEX, chunk_with_tokens, encoder_input, load_tokenizer, unit_spans
 from .config import Config
 from .dedup import Reuse
 from .embedding import GPU_BATCH_SIZE, Embedder
@@ -112,7 +112,7 @@ def _ingest_here(config: Config, embedder: Embedder, store, only: set[str], file
                 entry["chunks"] += len(doc_chunks)
                 remaining[file_of(doc.source)] = remaining.get(file_of(doc.source), 0) + len(doc_chunks)
                 if not doc_chunks:  # read, but nothing in it is text to answer from
-                    note(f"skipped {doc.source}: no text to index (only headings, links, directives or markup)")
+                    note(f"skipped {doc.source}: {NOTHING_TO_INDEX}")
                     if remaining[file_of(doc.source)] == 0:
                         bar.update(min(1, bar.total - bar.n))
                 pending.extend(doc_chunks)

@@ -78,14 +78,17 @@ def _start(address: str) -> dict:
 def _read_and_chunk(row: dict, data_dir: str, model_path: str, chunk_tokens: int, overlap_tokens: int,
                     window_tokens: int) -> list[dict]:
     """Ray task body: the documents of one file, chunked, as rows (a skipped file: one row with a warning)."""
-    from .chunking import chunk_document, load_tokenizer
+    from .chunking import NOTHING_TO_INDEX, chunk_document, load_tokenizer
     from .reading import read_corpus
 
     warnings: list[str] = []
     out = []
     tokenizer = load_tokenizer(Path(model_path))
     for doc in read_corpus(Path(data_dir), warnings.append, only={row["file"]}):
-        for c in chunk_document(doc, tokenizer, chunk_tokens, overlap_tokens, window_tokens):
+        chunks = chunk_document(doc, tokenizer, chunk_tokens, overlap_tokens, window_tokens)
+        if not chunks:
+            warnings.append(f"skipped {doc.source}: {NOTHING_TO_INDEX}")
+        for c in chunks:
             out.append({"file": row["file"], "sha256": doc.file_sha256, "warning": "",
                         **{k: getattr(c, k) for k in CHUNK_FIELDS}, "units": json.dumps(c.units)})
     empty = {"sha256": "", "id": "", "source": "", "start": 0, "end": 0, "line": 0, "text": "", "page": 0,

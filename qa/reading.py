@@ -135,14 +135,17 @@ def _ignore_regex(pattern: str) -> re.Pattern:
             i += 1
         elif pattern[i] == "[" and "]" in pattern[i + 2:]:
             end = pattern.index("]", i + 2)
-            inside = pattern[i + 1:end].replace("\\", "\\\\")
-            out.append("[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]")
+            inside = pattern[i + 1:end].replace("\\", "\\\\").replace("[", "\\[")
+            out.append("(?!/)[" + ("^" + inside[1:] if inside.startswith("!") else inside) + "]")  # never a "/"
             i = end + 1
         else:
             out.append(re.escape(pattern[i]))
             i += 1
     body = "".join(out).lstrip("/") if anchored else "(?:.*/)?" + "".join(out)
-    return re.compile(body + ("/" if folders_only else "/?"))
+    try:
+        return re.compile(body + ("/" if folders_only else "/?"))
+    except re.error:  # a set that is no set ("[z-a]"): the pattern names what it spells
+        return re.compile(("" if anchored else "(?:.*/)?") + re.escape(pattern.lstrip("/")) + ("/" if folders_only else "/?"))
 
 
 def ignored_by(patterns: tuple[re.Pattern, ...], parts: tuple[str, ...], folder: bool) -> bool:

@@ -116,3 +116,4 @@ def test_dotted_abbreviations_and_acronyms_at_a_full_stop():
     assert split("Meet at 5 p.m. on the day. Meet at 5 p.m. Then go.") == [
         "Meet at 5 p.m. on the day.", "Meet at 5 p.m.", "Then go."]
     assert split("Built ca. 1900 here. See No. 5 there.") == ["Built ca. 1900 here.", "See No. 5 there."]
+    assert split("ACME INC. reported gains. SEE FIG. 3 now.") == ["ACME INC. reported gains.", "SEE FIG. 3 now."]

@@ -87,5 +87,7 @@ def test_a_qaignore_file_leaves_out_the_files_and_folders_it_names(tmp_path):
     assert left_out.hidden == () and ".qaignore, left out" in left_out.summary()
     (tmp_path / ".qaignore").write_text("**/*.html\nnotes/**\n[cd]*/intro.md\n", encoding="utf-8")
     assert [s for s, _ in list_files(tmp_path)] == ["CHANGES.rst", "drafts/idea.md", "guide.md"]
+    (tmp_path / ".qaignore").write_text("guide[z-a].md\nnotes[/]a.txt\n", encoding="utf-8")  # a typo never fails
+    assert len(list_files(tmp_path)) == 8  # "[z-a]" spells itself; a set never holds "/"
     (tmp_path / ".qaignore").unlink()
     assert len(list_files(tmp_path)) == 8

@@ -445,3 +445,27 @@ def test_a_cited_code_block_renders_as_code_without_its_opening_line():
         marked_passage(bold, [(8, len(bold) - 1)], "debug.rst")
     tip = render('!!! tip "Gotcha <b>"\n    Use a **proxy**.\n', "p.md")
     assert '<p class="admonition-title">Gotcha &lt;b&gt;</p>' in tip and "<pre>" not in tip and "<b>" not in tip
+
+
+def test_a_cited_later_part_of_a_long_code_block_still_renders_as_code():
+    from qa.answer_html import answer_html
+    from qa.display import in_its_block, render
+    from qa.records import Answer, Citation
+
+    code = "".join(f"    def f{i}():\n        return {i}\n" for i in range(3))
+    rst = "Example::\n\n" + code + "\nAfter."
+    at = rst.index("        return 1")  # a unit that starts at the line's start, inside the block
+    shown = render(in_its_block(rst[at:rst.index("After") - 1], rst, at, "e.rst"), "e.rst")
+    assert shown.startswith("<pre><code>    return 1\ndef f2():\n    return 2")
+    md = "Run:\n\n    a = 1\n    if a:\n        b = 2\n\nDone."
+    at = md.index("a = 1")
+    shown = render(in_its_block("a = 1\n    if a:\n        b = 2", md, at, "r.md"), "r.md")
+    assert shown == "<pre><code>a = 1\nif a:\n    b = 2\n</code></pre>\n"  # dedented as a whole
+    # a document's own mark characters are text, never markers or tags, in the fence's info string too
+    odd = "See:\n\n```py\U0001D305\nx = 1 \U0001D303y\U0001D302\n```\n"
+    at = odd.index("x = 1")
+    cite = Citation(n=1, source="o.md", start=at, end=at + 9, line=4, text=odd[at:at + 9], passage=odd,
+                    passage_start=0, score=0.9)
+    shown = answer_html(Answer(question="?", answer="x", abstained=False, citations=(cite,)))
+    assert "<strong>" not in shown and "</mark>" not in shown and shown.count("[1]") == 1
+    assert '"language-py\ufffd"' in shown
