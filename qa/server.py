@@ -163,16 +163,19 @@ def create_app(assistant: Assistant, config: Config):
         return await answer_json(work)
 
     @app.get("/embed/about", include_in_schema=False)
-    def embed_about():
-        """The collection the light chat and the widget name, with example questions for it."""
+    def embed_about(request: Request):
+        """The collection the light chat and the widget name, with example questions for it (its size, as
+        /api/health's facts, only with credentials when an access token is set)."""
         if not assistant.ready and assistant.startup_error is None:
             return JSONResponse({"error": "starting"}, status_code=503, headers={"Retry-After": "2"})
         try:
             found = assistant.collection(tuple(default_examples(config)))
         except QAError as e:
             return failure(503, e)
-        return {"name": found.name, "files": found.files, "chunks": found.chunks,
-                "examples": list(found.examples)[:MAX_EXAMPLES]}
+        about = {"name": found.name, "examples": list(found.examples)[:MAX_EXAMPLES]}
+        if config.access_token and not request.scope.get("state", {}).get(AUTHENTICATED):
+            return about
+        return {**about, "files": found.files, "chunks": found.chunks}
 
     app.include_router(openai_api.router(gate, assistant, MAX_BODY_CHARS))
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))

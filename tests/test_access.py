@@ -167,7 +167,10 @@ def test_a_public_widget_asks_through_its_own_route_only(widget_public):
     embed = httpx.get(widget_public + "embed", timeout=30)
     assert js.status_code == 200 and embed.status_code == 200 and 'fetch("embed/ask"' in embed.text
     asked = httpx.post(widget_public + "embed/ask", json={"question": "Who directs the Secretariat?"}, timeout=60)
-    assert asked.status_code == 200 and asked.json()["citations"]
+    assert asked.status_code == 200 and asked.json()["citations"] and 'class="cite"' in asked.json()["answer_html"]
+    about = httpx.get(widget_public + "embed/about", timeout=30).json()  # named, its size only with credentials
+    assert about["name"] == "data" and about["examples"] and "files" not in about and "chunks" not in about
+    assert httpx.get(widget_public + "embed/about", headers=BEARER, timeout=30).json()["files"] == 1
     assert httpx.post(widget_public + "api/ask", json={"question": "Who?"}, timeout=30).status_code == 401
     assert httpx.get(widget_public, timeout=30).status_code == 401
 
