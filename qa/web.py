@@ -120,7 +120,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                 chatbot = gr.Chatbot(label="Chat", height=460, elem_id="qa-chat", buttons=["copy"],
                                      feedback_options=None)
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about the documents…", show_label=False,
+                    box = gr.Textbox(placeholder="Ask a question about the documents…", label="Question", show_label=False,
                                      scale=5, elem_id="qa-question")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                 with gr.Row(elem_id="qa-examples"):
