@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                          "e.g. http://127.0.0.1:19530 (QA_MILVUS_URI; a token in QA_MILVUS_TOKEN)")
         cmd.add_argument("--backend", choices=BACKENDS, help="encoder: onnx-int8, onnx or torch; a new index gets "
                          "onnx-int8 where the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX), "
-                         "else whichever of onnx-int8 and onnx runs faster here (timed once per machine); an existing index keeps its own unless another is asked for (QA_BACKEND)")
+                         "else whichever of onnx-int8 and onnx runs faster here (timed once per machine); an "
+                         "existing index keeps its own unless another is asked for (QA_BACKEND)")
         if data:
             cmd.add_argument("--index-type", choices=INDEX_TYPES, help="FAISS index: flat (exact), ivf, or auto: "
                              "flat up to --flat-limit chunks, ivf beyond (default auto, or QA_INDEX_TYPE)")
@@ -72,12 +73,12 @@ def _parser() -> argparse.ArgumentParser:
                              "a local one on 127.0.0.1 (QA_RAY_ADDRESS)")
             cmd.add_argument("--flat-limit", type=int, metavar="N", help="chunks up to which auto stays exact "
                              "(default 200000, or QA_FLAT_LIMIT)")
-            cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md/.rst/.html/.pdf/.docx/.jsonl files, or one such file "
-                             "(default: data/, or QA_DATA)")
+            cmd.add_argument("--data", metavar="DIR", help="folder of .txt/.md/.rst/.html/.pdf/.docx/.jsonl files, "
+                             "or one such file (default: data/, or QA_DATA)")
 
     c = sub.add_parser("index", help="build the index from the data folder",
-                       description="Bring the index up to date with the data folder (.txt, .md, .rst, .html, .pdf, .docx, "
-                       ".jsonl): new and changed files are read, chunked and embedded, deleted ones removed; "
+                       description="Bring the index up to date with the data folder (.txt, .md, .rst, .html, .pdf, "
+                       ".docx, .jsonl): new and changed files are read, chunked and embedded, deleted ones removed; "
                        "unchanged files are left alone.")
     common(c, data=True)
     c.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -141,11 +141,11 @@ def _ignore_regex(pattern: str) -> re.Pattern:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    body = "".join(out).lstrip("/") if anchored else "(?:.*/)?" + "".join(out)
+    lead, tail = ("" if anchored else "(?:.*/)?"), ("/" if folders_only else "/?")
     try:
-        return re.compile(body + ("/" if folders_only else "/?"))
+        return re.compile(lead + "".join(out).lstrip("/") + tail)
     except re.error:  # a set that is no set ("[z-a]"): the pattern names what it spells
-        return re.compile(("" if anchored else "(?:.*/)?") + re.escape(pattern.lstrip("/")) + ("/" if folders_only else "/?"))
+        return re.compile(lead + re.escape(pattern.lstrip("/")) + tail)
 
 
 def ignored_by(patterns: tuple[re.Pattern, ...], parts: tuple[str, ...], folder: bool) -> bool:

@@ -35,6 +35,7 @@ from .access import Attempts, bearer, client_address, token_ok
 from .gate import WAITING_PER_SLOT, Gate
 from .late import Late, started_in_background
 from .login import AUTHENTICATED, Guard, add_login_routes
+from .records import Answer
 from .web import default_examples
 from .uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES, UploadRefused, UploadTooLarge, add_documents
 
@@ -43,7 +44,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_CHARS = 20_000  # a question longer than this is refused; up to it, it is trimmed with a notice
 MAX_ASK_K = 20
 MAX_ASK_BYTES = 4 * 2**20  # an /api/ask body (question and history) larger than this is refused unread
-API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/embed/about", "/mcp")  # only allowed origins may call these
+# only allowed origins may call these
+API_PATHS = ("/api/", "/gradio_api/", "/v1/", "/embed/ask", "/embed/about", "/mcp")
 SIZED_POSTS = ("/api/ask", "/embed/ask", "/v1/chat/completions")  # bodies read whole: a Content-Length is required
 
 
@@ -139,28 +141,24 @@ def create_app(assistant: Assistant, config: Config):
         where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
         return error(422, f"invalid {where}: {first.get('msg', 'bad value')}")
 
-    @app.post("/api/ask", summary="Answer a question with citations")
-    async def api_ask(body: AskRequest):
+    async def asked(body: AskRequest, as_json: Callable[[Answer], dict]) -> JSONResponse:
+        """An ask request answered as as_json(answer), or refused: a question too long, a k out of range."""
         if len(body.question) > MAX_BODY_CHARS:
             return error(413, f"The question is too long (over {MAX_BODY_CHARS} characters).")
         if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
             return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
-        return await answer_json(lambda: assistant.ask(body.question, history=body.history, k=body.k).to_json())
+        return await answer_json(lambda: as_json(assistant.ask(body.question, history=body.history, k=body.k)))
+
+    @app.post("/api/ask", summary="Answer a question with citations")
+    async def api_ask(body: AskRequest):
+        return await asked(body, Answer.to_json)
 
     @app.post("/embed/ask", summary="The embedded chat's own asking route (as /api/ask; public with "
               "QA_PUBLIC_WIDGET=1 when an access token is set)")
     async def embed_ask(body: AskRequest):
         """As /api/ask, with the answer and its sources rendered as the chat renders them (answer_html.py)."""
-        if len(body.question) > MAX_BODY_CHARS:
-            return error(413, f"The question is too long (over {MAX_BODY_CHARS} characters).")
-        if body.k is not None and not 1 <= body.k <= MAX_ASK_K:
-            return error(400, f"k must be between 1 and {MAX_ASK_K}, got {body.k}.")
-
-        def work() -> dict:
-            answer = assistant.ask(body.question, history=body.history, k=body.k)
-            return {**answer.to_json(), "answer_html": answer_html(answer, button_marker),
-                    "sources_html": sources_html(answer)}
-        return await answer_json(work)
+        return await asked(body, lambda answer: {**answer.to_json(), "answer_html": answer_html(answer, button_marker),
+                                                 "sources_html": sources_html(answer)})
 
     @app.get("/embed/about", include_in_schema=False)
     def embed_about(request: Request):

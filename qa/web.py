@@ -120,8 +120,8 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                 chatbot = gr.Chatbot(label="Chat", height=460, elem_id="qa-chat", buttons=["copy"],
                                      feedback_options=None)
                 with gr.Row():
-                    box = gr.Textbox(placeholder="Ask a question about the documents…", label="Question", show_label=False,
-                                     scale=5, elem_id="qa-question")
+                    box = gr.Textbox(placeholder="Ask a question about the documents…", label="Question",
+                                     show_label=False, scale=5, elem_id="qa-question")
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="qa-ask")
                 with gr.Row(elem_id="qa-examples"):
                     tries = [gr.Button("", size="sm", visible=False, elem_classes="qa-example")
