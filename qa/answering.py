@@ -53,6 +53,8 @@ _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(January|February|March|April|May
                    r"October|November|December)\b")
 _NUMBER = re.compile(r"\d")
 TYPE_BONUS = 0.10  # for a sentence holding the kind of fact the question asks for (a date, a number)
+OFF_SUBJECT = 1.0  # taken from a unit that holds none of the words of the subject the question names (named_subject):
+# as much as its whole term and vector score, so that it ranks below the units that speak of that subject
 MAX_SCORE = 1 + PASSAGE_WEIGHT + TYPE_BONUS  # scores are divided by it, so that a confidence is at most 1
 
 
@@ -192,6 +194,19 @@ def heading_terms(hits: list[Hit]) -> dict[int, set[str]]:
     return {id(h): key_terms(encoder_prefix(h.chunk)) for h in hits}
 
 
+def named_subject(terms: set[str], hits: list[Hit], headings: dict[int, set[str]]) -> set[str]:
+    """What the question is about, when it names it: the key terms of a hit's document title that the question
+    holds whole ("... with wget?" names the page titled "wget") and that no hit of another document holds, in its
+    text or heading path (a page titled "Templates" is not what a question about error templates is about when other
+    pages speak of templates too). Empty when the hits are of one document, or the question names none of them."""
+    titles = {h.chunk.source: key_terms(h.chunk.title) for h in hits}
+    named = {source for source, t in titles.items() if t and t <= terms}
+    if not named or len(named) == len(titles):
+        return set()
+    elsewhere = set().union(*(key_terms(h.chunk.text) | headings[id(h)] for h in hits if h.chunk.source not in named))
+    return set().union(*(titles[s] for s in named if not titles[s] & elsewhere))
+
+
 def unit_terms(cand: _Candidate, headings: dict[int, set[str]]) -> set[str]:
     """The key terms a unit covers: its own and those of its title and heading path (it is read under them)."""
     return key_terms(cand.text) | headings[id(cand.hit)]
@@ -214,11 +229,14 @@ def score_sentences(question: str, hits: list[Hit], embedder: Embedder, store: V
         terms = key_terms(question) or terms
     scored = []
     headings = heading_terms(hits)
+    subject = named_subject(terms, hits, headings)
     for cand, sim in zip(candidates, semantic):
-        coverage = len(terms & unit_terms(cand, headings)) / len(terms) if terms else 0.0
+        covered = unit_terms(cand, headings)
+        coverage = len(terms & covered) / len(terms) if terms else 0.0
         coverage *= min(1.0, len(_WORD.findall(cand.text)) / SHORT_UNIT_WORDS)
+        off_subject = OFF_SUBJECT if subject and not subject & covered else 0.0
         score = (SEMANTIC_WEIGHT * float(sim) + (1 - SEMANTIC_WEIGHT) * coverage + PASSAGE_WEIGHT * cand.hit.score
-                 + type_bonus(question, cand.text)) / MAX_SCORE
+                 + type_bonus(question, cand.text) - off_subject) / MAX_SCORE
         scored.append((score, cand))
     scored.sort(key=lambda pair: -pair[0])
     return scored

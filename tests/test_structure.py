@@ -309,6 +309,43 @@ def test_a_question_term_that_only_the_heading_holds_counts_for_the_sentence_und
     assert best.source == "cli.md" and "SKIP_DOTENV" in best.text
 
 
+NAMED_TOOLS = {  # two cheat sheets that can both resume a download; a question naming one is about that one
+    "grabber.md": "# grabber\n\n> Download files from the web.\n\n- Download the contents of a URL to a file:\n\n"
+                  "`grabber {{https://example.com/foo}}`\n\n- Limit the download speed:\n\n"
+                  "`grabber --limit-rate {{300k}} {{https://example.com/foo}}`\n\n- Continue an incomplete download:\n\n"
+                  "`grabber {{[-c|--continue]}} {{https://example.com}}`\n",
+    "deltafetch.md": "# deltafetch\n\n> Partial file downloader.\n\n- Download a file using a control file:\n\n"
+                     "`deltafetch {{path/to/url.control}}`\n\n- Resume a partial download and keep the temporary file:\n\n"
+                     "`deltafetch -k {{path/to/url.control}}`\n",
+}
+
+
+def test_a_question_that_names_a_page_is_answered_from_it_not_from_one_sharing_more_words(tmp_path, embedder):
+    from qa.answering import key_terms, named_subject, score_sentences
+
+    data = tmp_path / "docs"
+    data.mkdir()
+    for name, text in NAMED_TOOLS.items():
+        (data / name).write_text(text, encoding="utf-8")
+    a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path / "index"))
+    a.embedder = embedder
+    a.build(warn=lambda m: None)
+    # deltafetch's line shares more of the words ("resume a partial download"), but the question is about grabber:
+    # its own lines rank first, and deltafetch's command is never the answer
+    question = "How do I resume a partially downloaded file with grabber?"
+    hits = a.search(question)
+    best = score_sentences(question, hits, a.embedder, a.index.store)[0][1]
+    assert best.source == "grabber.md", best.text
+    answer = a.ask(question)
+    assert all(c.source == "grabber.md" for c in answer.citations), answer.answer
+    answer = a.ask("How do I resume a partially downloaded file?")  # names neither: the closer words win
+    assert answer.citations[0].source == "deltafetch.md", answer.answer
+    headings = {id(h): key_terms(h.chunk.title) for h in hits}
+    assert named_subject(key_terms("resume a download with grabber"), hits, headings) == {"grabber"}
+    # a title that another page's text also holds is not a subject ("download" is in both pages)
+    assert named_subject(key_terms("download with grabber or deltafetch"), hits, headings) == set()
+
+
 @pytest.mark.parametrize("question,answered", [("What is tar?", True), ("Backups", True), ("Log rotation", True),
                                                ("What is the operations guide?", False)])
 def test_a_heading_or_a_link_line_is_never_the_answer(docs_assistant, question, answered):
