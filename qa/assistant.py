@@ -22,6 +22,7 @@ from .indexing import (BuildReport, LoadedIndex, build_index, chosen_backend, en
 from .reader import MODELS_DIR, Reader
 from .records import Answer, Hit
 from .retrieval import hybrid_search
+from .unmentioned import Vocabulary
 
 log = logging.getLogger("qa.assistant")
 MAX_K = 100
@@ -129,6 +130,7 @@ class Assistant:
         self.startup_exception: BaseException | None = None  # what the command line reports
         self._reader_loading = False  # set once the reader's load has been started (_load_reader_aside)
         self._request_threads = 0  # when set (serving), FAISS threads are set in every request's thread
+        self._vocabulary: tuple[LoadedIndex | None, Vocabulary | None] = (None, None)  # for that loaded index
 
     def start(self, prepare: Callable[[], None], failed: Callable[[QAError], None]) -> threading.Thread:
         """Run prepare (bring the index up to date, load the model) in the background while the web page is
@@ -345,6 +347,16 @@ class Assistant:
         except Exception:  # the read that needs it loads it again and raises the one clear error
             pass
 
+    def vocabulary(self, index: LoadedIndex) -> Vocabulary | None:
+        """The terms of the index's BM25 (to tell the names a question uses that the documents never mention);
+        None for a Milvus server's BM25, which lists none."""
+        held, vocabulary = self._vocabulary
+        if held is not index:
+            terms = getattr(index.lexical, "terms", None)
+            vocabulary = Vocabulary(terms()) if terms is not None else None
+            self._vocabulary = (index, vocabulary)
+        return vocabulary
+
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:
         """An answer citing the documents. history (earlier turns) lets a follow-up refer back."""
         question, notice = clean_question(question, self.config.max_question_chars)
@@ -356,4 +368,4 @@ class Assistant:
         store = index.store
         hits = hybrid_search(store, index.lexical, embedder, query, k or self.config.top_k)
         return compose_answer(question, hits, embedder, store, self.min_score, notice=notice, query=query,
-                              reader=self.reader)
+                              reader=self.reader, vocabulary=self.vocabulary(index))

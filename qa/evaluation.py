@@ -215,7 +215,8 @@ def evaluate(assistant_factory: Callable[[Config], object], config: Config, data
             continue
         t = time.perf_counter()
         answer = compose_answer(text, hits[:cfg.top_k], assistant.embedder, assistant.index.store,
-                                assistant.min_score, query=query, reader=assistant.reader)
+                                assistant.min_score, query=query, reader=assistant.reader,
+                                vocabulary=assistant.vocabulary(assistant.index))
         answer_ms.append((time.perf_counter() - t) * 1000)
         if qid in dataset.unanswerable:
             confidences_unanswerable.append(answer.confidence)

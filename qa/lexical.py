@@ -63,6 +63,10 @@ class Bm25Index:
         model.index([found[t] or ["\0"] for t in texts], show_progress=False)
         return cls(model, np.asarray(ids, dtype=np.int64))
 
+    def terms(self) -> dict[str, int]:
+        """Every term the index holds (stemmed, as tokenize gives them), with its column."""
+        return self.model.vocab_dict
+
     def scores(self, query: str) -> np.ndarray:
         """One BM25 score per chunk, in the order of self.ids (all zero when no query term is known)."""
         vocab = self.model.vocab_dict

@@ -1,0 +1,38 @@
+"""A question naming what the documents never mention is refused, saying what; a misspelt name is not."""
+from qa.answering import NOT_FOUND
+from qa.lexical import tokenize
+from qa.unmentioned import Vocabulary, name_like_words, never_mentioned, one_edit_apart, unmentioned_names
+
+
+def test_names_are_the_words_written_as_names_or_identifiers():
+    assert name_like_words("How do I authenticate with NTLM or Kerberos using httpx?") == ["NTLM", "Kerberos"]
+    assert name_like_words("What should a Dockerfile look like?") == ["Dockerfile"]
+    assert name_like_words("Where is sshd_config read from, and what does TLS1.3 need?") == ["sshd_config", "TLS1.3"]
+    assert name_like_words("What is the boiling point of mercury?") == []  # the first word is capitalised as usual
+    assert name_like_words("OAuth with a client?") == ["OAuth"]  # a capital past the first letter: a name
+
+
+def test_one_edit_apart():
+    assert one_edit_apart("leage", "league") and one_edit_apart("braodcast", "broadcast")
+    assert one_edit_apart("primier", "premier") and one_edit_apart("cors", "cors")
+    assert not one_edit_apart("kerberos", "cerberus") and not one_edit_apart("ntlm", "html")
+
+
+def test_unmentioned_names_are_looked_up_as_terms_accents_folded_and_misspellings_forgiven():
+    vocabulary = Vocabulary(set(tokenize(["Hervé served the Premier League with httpx.Client and Kubernetes"])[0]))
+    assert unmentioned_names("Does httpx.Client support NTLM or Kerberos?", vocabulary) == ("NTLM", "Kerberos")
+    assert unmentioned_names("When did Herve serve?", vocabulary) == ()  # accents folded
+    assert unmentioned_names("Who won the Primier Leage?", vocabulary) == ()  # one edit from a known word
+    assert unmentioned_names("Is JWT like JIT?", Vocabulary({"jit"})) == ("JWT",)  # too short to be a misspelling
+    assert unmentioned_names("Who uses NTLM?", None) == ()
+    assert never_mentioned(("NTLM", "Kerberos", "JWT")) == "they never mention \u201cNTLM\u201d, \u201cKerberos\u201d " \
+                                                          "or \u201cJWT\u201d"
+
+
+def test_a_question_naming_what_the_documents_never_mention_is_refused_saying_so(assistant):
+    answer = assistant.ask("How does the OSCE work with Kubernetes clusters?")
+    assert answer.abstained and answer.citations == () and answer.confidence == 0.0
+    assert answer.answer == NOT_FOUND[:-1] + ": they never mention \u201cKubernetes\u201d."
+    # the same question about what the documents do name is answered; a misspelt name is not taken for a new one
+    assert not assistant.ask("How does the OSCE work with police forces?").abstained
+    assert unmentioned_names("Who directs the Secretariatt in Viena?", assistant.vocabulary(assistant.index)) == ()
