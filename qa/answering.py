@@ -321,7 +321,7 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
         scored, spans, unread = read_units(question, scored, reader)
     if not scored or scored[0][0] < min_score:
         return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice,
-                      confidence=scored[0][0] if scored else 0.0)
+                      confidence=max(0.0, scored[0][0]) if scored else 0.0)  # below 0: every unit off the subject
     best = scored[0][0]
     chosen: list[tuple[float, _Candidate]] = []
     for score, cand in scored:

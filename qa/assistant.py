@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import unicodedata
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -130,7 +131,7 @@ class Assistant:
         self.startup_exception: BaseException | None = None  # what the command line reports
         self._reader_loading = False  # set once the reader's load has been started (_load_reader_aside)
         self._request_threads = 0  # when set (serving), FAISS threads are set in every request's thread
-        self._vocabulary: tuple[LoadedIndex | None, Vocabulary | None] = (None, None)  # for that loaded index
+        self._vocabulary: tuple[Callable[[], LoadedIndex | None], Vocabulary | None] = (lambda: None, None)
 
     def start(self, prepare: Callable[[], None], failed: Callable[[QAError], None]) -> threading.Thread:
         """Run prepare (bring the index up to date, load the model) in the background while the web page is
@@ -350,11 +351,11 @@ class Assistant:
     def vocabulary(self, index: LoadedIndex) -> Vocabulary | None:
         """The terms of the index's BM25 (to tell the names a question uses that the documents never mention);
         None for a Milvus server's BM25, which lists none."""
-        held, vocabulary = self._vocabulary
-        if held is not index:
+        held, vocabulary = self._vocabulary  # a weak reference to the index it is for: a replaced index is freed
+        if held() is not index:
             terms = getattr(index.lexical, "terms", None)
             vocabulary = Vocabulary(terms()) if terms is not None else None
-            self._vocabulary = (index, vocabulary)
+            self._vocabulary = (weakref.ref(index), vocabulary)
         return vocabulary
 
     def ask(self, question: str, history: list | None = None, k: int | None = None) -> Answer:

@@ -1,11 +1,12 @@
 """Names in a question that the documents never mention: "How do I authenticate with NTLM?" over docs that
 never say "NTLM" is not answered by them, however much else of the question they share.
 
-A name is a word of the question written as names and identifiers are (a capital letter past the start of the
-question: "NTLM", "Kerberos", "OAuth"; or a digit, "_", "." or "/": "sshd_config", "TLS1.3"). It is unmentioned
-when none of its BM25 terms is in the index's vocabulary, with accents folded, and it is not one edit away from a
-word that is (a misspelt name, "Primier League", is the documents' name misspelt, not a new one). Vocabulary holds
-the lookups; unmentioned_names is the check.
+A name is a word of the question written as names and identifiers are: capitalised where a sentence does not
+start ("NTLM", "Kerberos", "OAuth"), or holding a digit, "_", "." or "/" and at least three letters ("sshd_config",
+"TLS1.3"). A question in capitals or in title case marks no word by its capitals, and question words ("How",
+"Which") never are names. A name is unmentioned when none of its BM25 terms is in the index's vocabulary, with
+case and accents folded, and it is not one edit away from a term that is (a misspelt name, "Primier League", is the
+documents' name misspelt, not a new one). Vocabulary holds the lookups; unmentioned_names is the check.
 """
 from __future__ import annotations
 
@@ -17,23 +18,42 @@ from .lexical import tokenize
 
 _WORD = re.compile(r"\w[\w./-]*\w|\w")
 TYPO_MIN_CHARS = 5  # a shorter word one edit away from a known one is a different word ("JWT" / "JIT")
+MAX_NAMES = 12  # name-like words looked up per question (a question of made-up words costs no more)
+MAX_UNMENTIONED = 3  # the answer names at most these
+NEVER_NAMES = frozenset("""what how why where when who whom which whose do does did can could should would will
+shall may might must is are was were am has have had please thanks thank hi hello hey ok okay yes no and or but
+if then so i""".split())
 
 
 def folded(text: str) -> str:
-    """The text without accents: "Hervé" -> "Herve"."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    """The text in lower case without accents: "Hervé" -> "herve", "Straße" -> "strasse"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def _starts_a_sentence(question: str, at: int) -> bool:
+    """Does the word at `at` open the question or a sentence of it ("Thanks. How ...", "1. How", "Q: When")?"""
+    i = at - 1
+    while i >= 0 and not question[i].isalpha() and question[i] not in ".!?:;\n":
+        i -= 1
+    return i < 0 or question[i] in ".!?:;\n"
 
 
 def name_like_words(question: str) -> list[str]:
     """The words of the question written as names or identifiers are (see the module's docstring)."""
-    first = len(question) - len(question.lstrip())
+    words = list(_WORD.finditer(question))
+    lettered = [m.group() for m in words if sum(c.isalpha() for c in m.group()) >= 3]
+    title_case = len(lettered) >= 3 and all(w[0].isupper() for w in lettered)
+    by_capitals = not title_case and any(c.islower() for c in question)  # not "HOW DO I ...", "How Do I ..."
     out = []
-    for m in _WORD.finditer(question):
+    for m in words:
         word = m.group()
-        if len(word) < 2 or not any(c.isalpha() for c in word):
+        letters = sum(c.isalpha() for c in word)
+        if letters < 2 or word.casefold() in NEVER_NAMES:
             continue
-        marked = any(c.isupper() for c in word[1:]) or any(c.isdigit() or c in "_./" for c in word)
-        if marked or (word[0].isupper() and m.start() != first):  # "What ..." is capitalised as sentences are
+        marked = letters >= 3 and any(c.isdigit() or c in "_./" for c in word)
+        capitalised = by_capitals and (any(c.isupper() for c in word[1:]) or (
+            word[0].isupper() and not _starts_a_sentence(question, m.start())))
+        if marked or capitalised:
             out.append(word)
     return out
 
@@ -56,42 +76,51 @@ def one_edit_apart(a: str, b: str) -> bool:
 
 
 class Vocabulary:
-    """An index's BM25 terms (a dict or set, looked up as it is); accents folded and a by-length lookup for near
-    misses are built on first need (a question with a name the terms do not hold as written)."""
+    """An index's BM25 terms (a dict or set, looked up as it is); folded and indexed for near misses on first need
+    (a question with a name the terms do not hold as written)."""
 
     def __init__(self, terms: Collection[str]):
         self.terms = terms
         self._folded: set[str] | None = None
-        self._by_length: dict[int, list[str]] | None = None
+        # (length, first or last letter) -> folded terms: two words one edit apart (5+ letters) share one of them
+        self._ends: dict[tuple[int, str, str], list[str]] | None = None
 
-    def knows(self, word: str) -> bool:
-        """Is one of the word's BM25 terms in the vocabulary, accents folded, or a misspelling of one?"""
-        terms = tokenize([word])[0]
-        if not terms or any(t in self.terms for t in terms):
-            return True
+    def unknown(self, words: list[str]) -> list[str]:
+        """The words none of whose BM25 terms is in the vocabulary, as written or folded, nor one edit from one."""
+        out = []
+        for word, terms in zip(words, tokenize(words)):
+            if not terms or any(t in self.terms for t in terms):
+                continue
+            forms = {folded(t) for t in terms} | {folded(word)}
+            if forms & self._folded_terms() or any(self._near(f) for f in forms if len(f) >= TYPO_MIN_CHARS):
+                continue
+            out.append(word)
+        return out
+
+    def _folded_terms(self) -> set[str]:
         if self._folded is None:
             self._folded = {folded(t) for t in self.terms}
-        forms = {folded(t) for t in terms} | {folded(word.lower())}
-        if forms & self._folded:
-            return True
-        return any(self._near(f) for f in forms if len(f) >= TYPO_MIN_CHARS)
+        return self._folded
 
     def _near(self, form: str) -> bool:
-        if self._by_length is None:
-            by_length: dict[int, list[str]] = {}
-            for t in self._folded or ():
-                by_length.setdefault(len(t), []).append(t)
-            self._by_length = by_length
+        if self._ends is None:
+            ends: dict[tuple[int, str, str], list[str]] = {}
+            for t in self._folded_terms():
+                if len(t) >= TYPO_MIN_CHARS - 1:
+                    ends.setdefault((len(t), "first", t[0]), []).append(t)
+                    ends.setdefault((len(t), "last", t[-1]), []).append(t)
+            self._ends = ends
         return any(one_edit_apart(form, t) for n in (len(form) - 1, len(form), len(form) + 1)
-                   for t in self._by_length.get(n, ()))
+                   for key in ((n, "first", form[0]), (n, "last", form[-1])) for t in self._ends.get(key, ()))
 
 
 def unmentioned_names(question: str, vocabulary: Vocabulary | None) -> tuple[str, ...]:
-    """The question's names that the documents never mention, in the question's order, each once ((): none, or
-    no vocabulary to look in)."""
+    """The question's names that the documents never mention, in the question's order, each once, at most
+    MAX_UNMENTIONED ((): none, or no vocabulary to look in)."""
     if vocabulary is None:
         return ()
-    return tuple(dict.fromkeys(w for w in name_like_words(question) if not vocabulary.knows(w)))
+    words = list(dict.fromkeys(name_like_words(question)))[:MAX_NAMES]
+    return tuple(vocabulary.unknown(words)[:MAX_UNMENTIONED]) if words else ()
 
 
 def never_mentioned(names: tuple[str, ...]) -> str:

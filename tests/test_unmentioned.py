@@ -10,6 +10,10 @@ def test_names_are_the_words_written_as_names_or_identifiers():
     assert name_like_words("Where is sshd_config read from, and what does TLS1.3 need?") == ["sshd_config", "TLS1.3"]
     assert name_like_words("What is the boiling point of mercury?") == []  # the first word is capitalised as usual
     assert name_like_words("OAuth with a client?") == ["OAuth"]  # a capital past the first letter: a name
+    for question in ['"Who directs the Secretariat?"', "Q: When was it founded?", "Thanks. Who directs it?",
+                     "I lost a file. How do I restore it?", "(How often does it run?)", "1. Where is it based?",
+                     "HOW DO I RESTORE A FILE?", "How Do I Restore A File?", "What's new in v2?"]:
+        assert name_like_words(question) in ([], ["Secretariat"]), question  # sentence starts, capitals, title case
 
 
 def test_one_edit_apart():
@@ -24,6 +28,9 @@ def test_unmentioned_names_are_looked_up_as_terms_accents_folded_and_misspelling
     assert unmentioned_names("When did Herve serve?", vocabulary) == ()  # accents folded
     assert unmentioned_names("Who won the Primier Leage?", vocabulary) == ()  # one edit from a known word
     assert unmentioned_names("Is JWT like JIT?", Vocabulary({"jit"})) == ("JWT",)  # too short to be a misspelling
+    assert unmentioned_names("Is it in the Straße?", Vocabulary(set(tokenize(["Strasse"])[0]))) == ()  # case folded
+    made_up = " ".join(f"Zq{i}xv" for i in range(300))  # many names: a few are looked up, three are named
+    assert unmentioned_names(f"Does {made_up} work?", Vocabulary({"work"})) == ("Zq0xv", "Zq1xv", "Zq2xv")
     assert unmentioned_names("Who uses NTLM?", None) == ()
     assert never_mentioned(("NTLM", "Kerberos", "JWT")) == "they never mention \u201cNTLM\u201d, \u201cKerberos\u201d " \
                                                           "or \u201cJWT\u201d"
