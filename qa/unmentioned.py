@@ -6,7 +6,8 @@ start ("NTLM", "Kerberos", "OAuth"), or holding a digit, "_", "." or "/" and at 
 "TLS1.3"). A question in capitals or in title case marks no word by its capitals, and question words ("How",
 "Which") never are names. A name is unmentioned when none of its BM25 terms is in the index's vocabulary, with
 case and accents folded, and it is not one edit away from a term that is (a misspelt name, "Primier League", is the
-documents' name misspelt, not a new one). Vocabulary holds the lookups; unmentioned_names is the check.
+documents' name misspelt, not a new one; both words of five letters or more). Vocabulary holds the lookups;
+unmentioned_names is the check.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from collections.abc import Collection
 from .lexical import tokenize
 
 _WORD = re.compile(r"\w[\w./-]*\w|\w")
-TYPO_MIN_CHARS = 5  # a shorter word one edit away from a known one is a different word ("JWT" / "JIT")
+TYPO_MIN_CHARS = 5  # a word one edit from a known one is its misspelling when both have this many letters
+# (shorter: a different word, "JWT" / "JIT", "OAuth" / "auth")
 MAX_NAMES = 12  # name-like words looked up per question (a question of made-up words costs no more)
 MAX_UNMENTIONED = 3  # the answer names at most these
 NEVER_NAMES = frozenset("""what how why where when who whom which whose do does did can could should would will
@@ -106,7 +108,7 @@ class Vocabulary:
         if self._ends is None:
             ends: dict[tuple[int, str, str], list[str]] = {}
             for t in self._folded_terms():
-                if len(t) >= TYPO_MIN_CHARS - 1:
+                if len(t) >= TYPO_MIN_CHARS:
                     ends.setdefault((len(t), "first", t[0]), []).append(t)
                     ends.setdefault((len(t), "last", t[-1]), []).append(t)
             self._ends = ends

@@ -28,6 +28,7 @@ def test_unmentioned_names_are_looked_up_as_terms_accents_folded_and_misspelling
     assert unmentioned_names("When did Herve serve?", vocabulary) == ()  # accents folded
     assert unmentioned_names("Who won the Primier Leage?", vocabulary) == ()  # one edit from a known word
     assert unmentioned_names("Is JWT like JIT?", Vocabulary({"jit"})) == ("JWT",)  # too short to be a misspelling
+    assert unmentioned_names("Is OAuth auth?", Vocabulary({"auth"})) == ("OAuth",)
     assert unmentioned_names("Is it in the Straße?", Vocabulary(set(tokenize(["Strasse"])[0]))) == ()  # case folded
     made_up = " ".join(f"Zq{i}xv" for i in range(300))  # many names: a few are looked up, three are named
     assert unmentioned_names(f"Does {made_up} work?", Vocabulary({"work"})) == ("Zq0xv", "Zq1xv", "Zq2xv")
