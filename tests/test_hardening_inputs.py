@@ -51,12 +51,19 @@ def no_control_characters(text: str) -> bool:
     return all(unicodedata.category(ch)[0] != "C" for ch in text)
 
 
+def is_abstention(text: str) -> bool:
+    """The abstention, naming what the question names and the documents never do, if anything."""
+    return text == ABSTAIN or bool(re.fullmatch(re.escape(ABSTAIN[:-1]) + r": they never mention \u201c[\w./-]+\u201d"
+                                                r"(?:(?:, | or )\u201c[\w./-]+\u201d)*\.", text))
+
+
 def check_answer(out: dict, kind: str) -> None:
     """An answer that cites the documents, or the abstention; an injected phrase only when a document says it."""
     assert {"question", "answer", "abstained", "citations"} <= set(out), out
     assert no_control_characters(out["question"]), repr(out["question"][:200])
-    if out["abstained"]:
-        assert out["answer"] == ABSTAIN and out["citations"] == [], out
+    if out["abstained"]:  # the abstention, naming what the question names and the documents never do, if anything
+        assert out["citations"] == [], out
+        assert is_abstention(out["answer"]), out
     else:
         assert out["citations"] and "[1]" in out["answer"], out
         for c in out["citations"]:
@@ -222,7 +229,7 @@ def test_gradio_chat_endpoint_hostile_questions(served_app, chat_endpoint, name,
         assert reply == "Please type a question."
     else:
         answer = reply.split("\n\n")[-1]  # after the italic notice, if any
-        assert answer == ABSTAIN or "[1]" in answer, reply
+        assert is_abstention(answer) or "[1]" in answer, reply
         if kind == "too-long":
             assert "trimmed" in reply
         if INJECTED in answer.lower():
@@ -335,7 +342,7 @@ def test_gradio_chat_endpoint_ignores_a_history_sent_by_the_client(served_app, c
     completed = gradio_chat(served_app, chat_endpoint, "When was it created?", history)
     assert_clean(json.dumps(completed, ensure_ascii=False))
     answer = last_reply(completed)
-    assert answer == ABSTAIN or "[1]" in answer, answer
+    assert is_abstention(answer) or "[1]" in answer, answer
     assert len(completed["output"]["data"][1]) == 2  # this session's question and answer, nothing the client sent
 
 
@@ -406,7 +413,7 @@ def test_browser_hostile_questions(served_app, browser, name):
         box.press("Enter")
         page.wait_for_function(FINISHED, timeout=TIMEOUT * 1000)
         reply = page.locator("#qa-chat .bot").last.inner_text()
-        assert ABSTAIN in reply or "[1]" in reply, reply
+        assert ABSTAIN[:-1] in reply or "[1]" in reply, reply
         if kind == "too-long":
             assert "trimmed" in reply
         if INJECTED in reply.lower():
