@@ -350,7 +350,9 @@ class Assistant:
 
     def vocabulary(self, index: LoadedIndex) -> Vocabulary | None:
         """The terms of the index's BM25 (to tell the names a question uses that the documents never mention);
-        None for a Milvus server's BM25, which lists none."""
+        None for a Milvus server's BM25, which lists none, or when the check is off (config.check_names)."""
+        if not self.config.check_names:
+            return None
         held, vocabulary = self._vocabulary  # a weak reference to the index it is for: a replaced index is freed
         if held() is not index:
             terms = getattr(index.lexical, "terms", None)

@@ -138,6 +138,9 @@ def _reader_flags(cmd: argparse.ArgumentParser) -> None:
                      "DIR: a folder with another reader.onnx and reader.json (QA_READER)")
     cmd.add_argument("--min-score", type=float, metavar="P", help="confidence (0-1) below which it answers that "
                      "the documents do not say (default: the answerer's fitted threshold, or QA_MIN_SCORE)")
+    cmd.add_argument("--no-name-check", dest="check_names", action="store_false", default=None,
+                     help="answer a question even when it names something the documents never mention (by default "
+                     "it is refused, naming it; QA_CHECK_NAMES=0)")
 
 
 def _lines(path: str) -> Iterator[str]:
@@ -257,7 +260,7 @@ def _run(args: argparse.Namespace) -> int:
                           store=getattr(args, "store", None), milvus_uri=getattr(args, "milvus_uri", None),
                           engine=getattr(args, "engine", None), ray_address=getattr(args, "ray_address", None),
                           reader=getattr(args, "reader", None), min_score=getattr(args, "min_score", None),
-                          device=getattr(args, "device", None))
+                          device=getattr(args, "device", None), check_names=getattr(args, "check_names", None))
     from .assistant import Assistant
 
     if args.command == "eval":

@@ -44,3 +44,16 @@ def test_a_question_naming_what_the_documents_never_mention_is_refused_saying_so
     # the same question about what the documents do name is answered; a misspelt name is not taken for a new one
     assert not assistant.ask("How does the OSCE work with police forces?").abstained
     assert unmentioned_names("Who directs the Secretariatt in Viena?", assistant.vocabulary(assistant.index)) == ()
+
+
+def test_the_check_can_be_turned_off(assistant, default_index, embedder):  # assistant: the index is built
+    from qa.assistant import Assistant
+    from qa.config import build_config
+
+    from conftest import DEFAULT_DATA
+
+    off = Assistant(build_config({"QA_CHECK_NAMES": "0"}, data_dir=DEFAULT_DATA, index_dir=default_index))
+    off.embedder = embedder
+    assert off.vocabulary(off.index) is None
+    answer = off.ask("What is the capital of Australia?")  # the documents never name it: the scores refuse it
+    assert answer.abstained and answer.answer == NOT_FOUND
