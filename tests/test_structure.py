@@ -287,17 +287,23 @@ UNDER_A_HEADING = {
 }
 
 
-def test_a_question_term_that_only_the_heading_holds_counts_for_the_sentence_under_it(tmp_path, embedder):
-    from qa.answering import score_sentences
-    from qa.records import Hit
-
+def assistant_over(files: dict[str, str], tmp_path, embedder) -> Assistant:
+    """An assistant over a folder of these files (name -> text), built with the real model."""
     data = tmp_path / "docs"
     data.mkdir()
-    for name, text in UNDER_A_HEADING.items():
+    for name, text in files.items():
         (data / name).write_text(text, encoding="utf-8")
     a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path / "index"))
     a.embedder = embedder
     a.build(warn=lambda m: None)
+    return a
+
+
+def test_a_question_term_that_only_the_heading_holds_counts_for_the_sentence_under_it(tmp_path, embedder):
+    from qa.answering import score_sentences
+    from qa.records import Hit
+
+    a = assistant_over(UNDER_A_HEADING, tmp_path, embedder)
     question = "How do I disable loading of dotenv files?"
     answer = a.ask(question)
     assert answer.citations and answer.citations[0].source == "cli.md", answer.answer
@@ -323,13 +329,7 @@ NAMED_TOOLS = {  # two cheat sheets that can both resume a download; a question 
 def test_a_question_that_names_a_page_is_answered_from_it_not_from_one_sharing_more_words(tmp_path, embedder):
     from qa.answering import key_terms, named_subject, score_sentences
 
-    data = tmp_path / "docs"
-    data.mkdir()
-    for name, text in NAMED_TOOLS.items():
-        (data / name).write_text(text, encoding="utf-8")
-    a = Assistant(build_config({}, data_dir=data, index_dir=tmp_path / "index"))
-    a.embedder = embedder
-    a.build(warn=lambda m: None)
+    a = assistant_over(NAMED_TOOLS, tmp_path, embedder)
     # deltafetch's line shares more of the words ("resume a partial download"), but the question is about grabber:
     # its own lines rank first, and deltafetch's command is never the answer
     question = "How do I resume a partially downloaded file with grabber?"
