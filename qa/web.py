@@ -45,12 +45,20 @@ CSS = """
 .qa-muted { color: var(--body-text-color-subdued); }
 """
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # Markdown wherever it stands (with [ ] escaped, ! ( ) make no link)
+_MD_LINE_START = re.compile(r"^([ \t]*)(?:([#+=-])|(\d+)([.)]))", re.M)  # only where a line starts: a heading, a list
 
 
 def as_markdown_text(text: str) -> str:
-    """Text shown literally by the chat's Markdown renderer: HTML escaped, Markdown punctuation escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Text shown literally by the chat's Markdown renderer: HTML escaped, and only the punctuation that would be
+    Markdown where it stands escaped (so that the chat's copy button copies "the documents." without a backslash)."""
+    escaped = _MD_INLINE.sub(r"\\\1", html.escape(text, quote=False))
+    return _MD_LINE_START.sub(_escape_line_start, escaped)
+
+
+def _escape_line_start(m: re.Match) -> str:
+    indent, marker, number, after = m.groups()
+    return f"{indent}\\{marker}" if marker else f"{indent}{number}\\{after}"
 
 
 def answer_markdown(answer: Answer) -> str:

@@ -83,3 +83,14 @@ def test_the_browser_shows_a_friendly_prompt_for_an_empty_question(served_app, b
     page.get_by_text("Please type a question.").wait_for(timeout=10_000)
     assert "Traceback" not in page.content()
     page.close()
+
+
+def test_text_in_the_chat_is_escaped_only_where_markdown_would_read_it():
+    from qa.web import as_markdown_text
+
+    # the chat's copy button copies the message as sent: a plain sentence carries no backslash
+    assert as_markdown_text("I couldn't find this in the documents.") == "I couldn't find this in the documents."
+    assert as_markdown_text("e.g. (see 2.1) - ok!") == "e.g. (see 2.1) - ok!"
+    assert as_markdown_text("1. a\n- b\n# c\n  2) d") == "1\\. a\n\\- b\n\\# c\n  2\\) d"  # lists, headings
+    assert as_markdown_text("**x** _y_ `z` [a](javascript:b) ![i](j) <i>&") == \
+        "\\*\\*x\\*\\* \\_y\\_ \\`z\\` \\[a\\](javascript:b) !\\[i\\](j) &lt;i&gt;&amp;"
