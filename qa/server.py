@@ -77,13 +77,13 @@ def create_app(assistant: Assistant, config: Config):
         tqdm.tqdm._progress = None
         import gradio as gr
 
-        from .web import CSS, build_app, default_examples
+        from .web import COPY_SHOWN_TEXT, CSS, build_app, default_examples
 
         demo = build_app(assistant, default_examples(config), attempts)
         demo.queue(default_concurrency_limit=config.max_concurrent,
                    max_size=WAITING_PER_SLOT * config.max_concurrent)
         holder = gr.mount_gradio_app(FastAPI(), demo, path="", footer_links=["api"], show_error=False,
-                                     ssr_mode=False, theme=gr.themes.Default(), css=CSS)
+                                     ssr_mode=False, theme=gr.themes.Default(), css=CSS, js=COPY_SHOWN_TEXT)
         demo.has_launched = True  # as launch() sets it: Gradio checks the file paths in requests only after that
         return holder
 

@@ -45,6 +45,19 @@ CSS = """
 .qa-muted { color: var(--body-text-color-subdued); }
 """
 
+# The chat's copy button copies a message as it was sent (an answer's HTML); this copies what the message shows
+COPY_SHOWN_TEXT = """() => {
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest('#qa-chat button[aria-label="Copy message"]');
+    let row = button && button.closest(".message-buttons");  // the bar after the message it copies
+    do { row = row && row.previousElementSibling; } while (row && !row.classList.contains("message-row"));
+    const shown = row && row.querySelector('[data-testid="bot"], [data-testid="user"]');
+    if (!shown || !navigator.clipboard) return;
+    const text = shown.innerText.trim();
+    setTimeout(() => navigator.clipboard.writeText(text).catch(() => {}), 50);  // after the chat's own copy
+  });
+}"""
+
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # Markdown wherever it stands (with [ ] escaped, ! ( ) make no link)
 _MD_LINE_START = re.compile(r"^([ \t]*)(?:([#+=-])|(\d+)([.)]))", re.M)  # only where a line starts: a heading, a list
 

@@ -85,6 +85,24 @@ def test_the_browser_shows_a_friendly_prompt_for_an_empty_question(served_app, b
     page.close()
 
 
+def test_the_copy_button_copies_what_the_answer_shows_not_its_html(served_app, browser):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(served_app)
+    page.locator("#qa-question textarea").wait_for()
+    page.locator("#qa-question textarea").fill("Who directs the Secretariat?")
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
+    page.locator('#qa-chat [data-testid="bot"]').last.hover()
+    page.locator('#qa-chat button[aria-label="Copy message"]').last.click()
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('Secretary General'))")
+    page.wait_for_timeout(300)  # the chat's own copy (the message's HTML) is made first, then replaced
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("Under the direction of the Secretary General") and copied.endswith("[1]"), copied
+    assert "<" not in copied and "\\" not in copied, copied
+    context.close()
+
+
 def test_text_in_the_chat_is_escaped_only_where_markdown_would_read_it():
     from qa.web import as_markdown_text
 
