@@ -14,7 +14,7 @@ from .lexical import plain_words
 from .reader import Reader, Reading
 from .records import Answer, Citation, Hit
 from .store import VectorStore
-from .unmentioned import Vocabulary, never_mentioned, unmentioned_names
+from .unmentioned import Vocabulary, identifier_like, quoted, unmentioned_names
 
 NOT_FOUND = "I couldn't find this in the documents."
 SCORER_MIN_SCORE = 0.46  # without the reader: the score below which it abstains (2.8% of answerable even SQuAD)
@@ -307,12 +307,16 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
                    vocabulary: Vocabulary | None = None) -> Answer:
     """The best 1-3 units, each followed by its [n] marker, or an abstention that cites nothing. With a reader the
     units are ranked by read_units' blend, which also decides abstention (min_score is then the reader's fitted
-    threshold) and gives the answer spans; without one, score_sentences' score does. A question naming what the
-    documents never mention (unmentioned.py; vocabulary: the index's terms) is refused, saying so, with confidence 0."""
+    threshold) and gives the answer spans; without one, score_sentences' score does. A question naming an identifier
+    the documents never mention (unmentioned.py; vocabulary: the index's terms) is refused, saying so, with
+    confidence 0; one naming only capitalised words they never mention is answered with a notice saying so."""
     names = unmentioned_names(question, vocabulary)
-    if names:
-        return Answer(question=question, answer=f"{NOT_FOUND[:-1]}: {never_mentioned(names)}.", abstained=True,
-                      citations=(), notice=notice, confidence=0.0)
+    if any(identifier_like(n) for n in names):
+        return Answer(question=question, answer=f"{NOT_FOUND[:-1]}: they never mention {quoted(names)}.",
+                      abstained=True, citations=(), notice=notice, confidence=0.0)
+    if names:  # only capitalised words ("on Ubuntu"): answered from the rest, saying so
+        notice = " ".join(filter(None, [notice, f"The documents never mention {quoted(names)}; this is what they "
+                                                "say about the rest of the question."]))
     scored = score_sentences(question, hits, embedder, store, query)
     every = [c for _, c in scored]
     spans: dict[int, tuple[int, int]] = {}

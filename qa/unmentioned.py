@@ -7,7 +7,9 @@ start ("NTLM", "Kerberos", "OAuth"), or holding a digit, "_", "." or "/" and at 
 "Which") never are names. A name is unmentioned when none of its BM25 terms is in the index's vocabulary, with
 case and accents folded, and it is not one edit away from a term that is (a misspelt name, "Primier League", is the
 documents' name misspelt, not a new one; both words of five letters or more). Vocabulary holds the lookups;
-unmentioned_names is the check.
+unmentioned_names is the check. An identifier (identifier_like: "NTLM", "OAuth", "sshd_config") is what a question
+is about; a word that is only capitalised may be the asker's setting ("I'm on Ubuntu, how do I install it?"), so
+answering.py refuses on the first and only names the second in a notice.
 """
 from __future__ import annotations
 
@@ -125,8 +127,12 @@ def unmentioned_names(question: str, vocabulary: Vocabulary | None) -> tuple[str
     return tuple(vocabulary.unknown(words)[:MAX_UNMENTIONED]) if words else ()
 
 
-def never_mentioned(names: tuple[str, ...]) -> str:
-    """ "they never mention “NTLM” or “Kerberos”" """
-    quoted = [f"\u201c{n}\u201d" for n in names]
-    return "they never mention " + (" or ".join([", ".join(quoted[:-1]), quoted[-1]]) if len(quoted) > 1
-                                    else quoted[0])
+def identifier_like(name: str) -> bool:
+    """A capital past the first letter, or a digit, "_", "." or "/": "NTLM", "OAuth", "sshd_config" (not "Ubuntu")."""
+    return any(c.isupper() for c in name[1:]) or any(c.isdigit() or c in "_./" for c in name)
+
+
+def quoted(names: tuple[str, ...]) -> str:
+    """ "“NTLM” or “Kerberos”", "“a”, “b” or “c”" """
+    marked = [f"\u201c{n}\u201d" for n in names]
+    return " or ".join([", ".join(marked[:-1]), marked[-1]]) if len(marked) > 1 else marked[0]
