@@ -139,8 +139,9 @@ def _reader_flags(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--min-score", type=float, metavar="P", help="confidence (0-1) below which it answers that "
                      "the documents do not say (default: the answerer's fitted threshold, or QA_MIN_SCORE)")
     cmd.add_argument("--no-name-check", dest="check_names", action="store_false", default=None,
-                     help="answer a question even when it names something the documents never mention (by default "
-                     "it is refused, naming it; QA_CHECK_NAMES=0)")
+                     help="do not look the question's names up in the documents (by default an identifier they never "
+                     "mention, such as NTLM, refuses the question, naming it, and a capitalised word they never "
+                     "mention is named in a notice; QA_CHECK_NAMES=0)")
 
 
 def _lines(path: str) -> Iterator[str]:

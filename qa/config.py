@@ -74,8 +74,8 @@ class Config:
     # of the answerer in use (the reader's, in qa/models/reader.json; SCORER_MIN_SCORE without it)
     reader: str = "onnx"  # onnx: the shipped reader (qa/models) chooses the answer and decides abstention; none:
     # term and vector scores do; or a folder holding another reader.onnx and reader.json (python -m qa.train_reader)
-    check_names: bool = True  # refuse a question naming what the documents never mention ("... with NTLM?"),
-    # saying so (unmentioned.py); 0 answers it from what they do say
+    check_names: bool = True  # look the question's names up in the documents (unmentioned.py): an identifier they
+    # never mention ("... with NTLM?") refuses it, saying so; a capitalised word they never mention is named in a notice
     max_question_chars: int = 2000
     threads: int = 1  # torch/FAISS threads per request when serving
     allowed_origins: str = "*"  # comma-separated origins that may call the API and frame the widget; * = any
