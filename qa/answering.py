@@ -14,7 +14,7 @@ from .lexical import plain_words
 from .reader import Reader, Reading
 from .records import Answer, Citation, Hit
 from .store import VectorStore
-from .unmentioned import Vocabulary, identifier_like, quoted, unmentioned_names
+from .unmentioned import Vocabulary, identifier_like, quoted, setting_names, unmentioned_names
 
 NOT_FOUND = "I couldn't find this in the documents."
 SCORER_MIN_SCORE = 0.46  # without the reader: the score below which it abstains (2.8% of answerable even SQuAD)
@@ -307,16 +307,17 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
                    vocabulary: Vocabulary | None = None) -> Answer:
     """The best 1-3 units, each followed by its [n] marker, or an abstention that cites nothing. With a reader the
     units are ranked by read_units' blend, which also decides abstention (min_score is then the reader's fitted
-    threshold) and gives the answer spans; without one, score_sentences' score does. A question naming an identifier
+    threshold) and gives the answer spans; without one, score_sentences' score does. A question about an identifier
     the documents never mention (unmentioned.py; vocabulary: the index's terms) is refused, saying so, with
-    confidence 0; one naming only capitalised words they never mention is answered with a notice saying so."""
+    confidence 0; other names they never mention (the asker's setting, a capitalised word) are named in a notice
+    above an answer, or in the abstention."""
     names = unmentioned_names(question, vocabulary)
-    if any(identifier_like(n) for n in names):
-        return Answer(question=question, answer=f"{NOT_FOUND[:-1]}: they never mention {quoted(names)}.",
-                      abstained=True, citations=(), notice=notice, confidence=0.0)
-    if names:  # only capitalised words ("on Ubuntu"): answered from the rest, saying so
-        notice = " ".join(filter(None, [notice, f"The documents never mention {quoted(names)}; this is what they "
-                                                "say about the rest of the question."]))
+    setting = setting_names(question) if names else set()
+    subject = tuple(sorted((n for n in names if n not in setting), key=lambda n: not identifier_like(n)))
+    # (what the question is about, unlike "on macOS"; identifiers first, as the refusal names them)
+    refused = f"{NOT_FOUND[:-1]}: they never mention {quoted(subject)}." if subject else NOT_FOUND
+    if any(identifier_like(n) for n in subject):
+        return Answer(question=question, answer=refused, abstained=True, citations=(), notice=notice, confidence=0.0)
     scored = score_sentences(question, hits, embedder, store, query)
     every = [c for _, c in scored]
     spans: dict[int, tuple[int, int]] = {}
@@ -324,8 +325,11 @@ def compose_answer(question: str, hits: list[Hit], embedder: Embedder, store: Ve
     if reader is not None and scored:
         scored, spans, unread = read_units(question, scored, reader)
     if not scored or scored[0][0] < min_score:
-        return Answer(question=question, answer=NOT_FOUND, abstained=True, citations=(), notice=notice,
+        return Answer(question=question, answer=refused, abstained=True, citations=(), notice=notice,
                       confidence=max(0.0, scored[0][0]) if scored else 0.0)  # below 0: every unit off the subject
+    if names:  # answered from the rest of the question ("on Ubuntu", "my FastAPI app"), saying so
+        notice = " ".join(filter(None, [notice, f"The documents never mention {quoted(names)}; this is what they "
+                                                "say about the rest of the question."]))
     best = scored[0][0]
     chosen: list[tuple[float, _Candidate]] = []
     for score, cand in scored:

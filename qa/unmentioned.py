@@ -8,8 +8,9 @@ start ("NTLM", "Kerberos", "OAuth"), or holding a digit, "_", "." or "/" and at 
 case and accents folded, and it is not one edit away from a term that is (a misspelt name, "Primier League", is the
 documents' name misspelt, not a new one; both words of five letters or more). Vocabulary holds the lookups;
 unmentioned_names is the check. An identifier (identifier_like: "NTLM", "OAuth", "sshd_config") is what a question
-is about; a word that is only capitalised may be the asker's setting ("I'm on Ubuntu, how do I install it?"), so
-answering.py refuses on the first and only names the second in a notice.
+is about, unless it stands where the asker's setting does (setting_names: "I'm on macOS", "my FastAPI app"); a word
+that is only capitalised may be either ("on Ubuntu"). answering.py refuses on an unmentioned identifier of the
+subject and names the others in a notice.
 """
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ _WORD = re.compile(r"\w[\w./-]*\w|\w")
 TYPO_MIN_CHARS = 5  # a word one edit from a known one is its misspelling when both have this many letters
 # (shorter: a different word, "JWT" / "JIT", "OAuth" / "auth")
 MAX_NAMES = 12  # name-like words looked up per question (a question of made-up words costs no more)
-MAX_UNMENTIONED = 3  # the answer names at most these
+MAX_QUOTED = 3  # an answer names at most these
+_SETTING_CUES = frozenset("on behind under".split())  # "... on macOS?", "... behind Cloudflare?"
+_ASKING = frozenset("""what how why where when who whom which whose can could should would do does did is are will
+may""".split())  # the words a question opens with
+_POSSESSIVES = frozenset("my our your their".split())  # "my FastAPI app"
+_BETWEEN = frozenset("a an the this that".split())
 NEVER_NAMES = frozenset("""what how why where when who whom which whose do does did can could should would will
 shall may might must is are was were am has have had please thanks thank hi hello hey ok okay yes no and or but
 if then so i""".split())
@@ -119,12 +125,43 @@ class Vocabulary:
 
 
 def unmentioned_names(question: str, vocabulary: Vocabulary | None) -> tuple[str, ...]:
-    """The question's names that the documents never mention, in the question's order, each once, at most
-    MAX_UNMENTIONED ((): none, or no vocabulary to look in)."""
+    """The question's names (of its first MAX_NAMES) that the documents never mention, in the question's order, each
+    once ((): none, or no vocabulary to look in)."""
     if vocabulary is None:
         return ()
     words = list(dict.fromkeys(name_like_words(question)))[:MAX_NAMES]
-    return tuple(vocabulary.unknown(words)[:MAX_UNMENTIONED]) if words else ()
+    return tuple(vocabulary.unknown(words)) if words else ()
+
+
+def setting_names(question: str) -> set[str]:
+    """The names that stand where the asker's setting does, not the subject: in what comes before the question
+    itself ("I'm on macOS with an M1 MacBook - how do I ...", "Our team uses IntelliJ; how ..."); after "on",
+    "behind" or "under", or a possessive ("how do I test my FastAPI app"), other names and articles between; and an
+    abbreviation in brackets of the words before it ("AWS load balancer (ALB)")."""
+    words = [(m.group(), m.start()) for m in _WORD.finditer(question)]
+    names = set(name_like_words(question))
+    asked = next((i for i, (w, at) in enumerate(words) if w.casefold() in _ASKING and _opens_a_clause(question, at)),
+                 0)
+    out = {w for w, _ in words[:asked] if w in names}
+    for i, (word, at) in enumerate(words[asked:], start=asked):
+        if word not in names:
+            continue
+        j = i - 1
+        while j >= 0 and (words[j][0] in names or words[j][0].casefold() in _BETWEEN):
+            j -= 1
+        before = words[j][0].casefold() if j >= 0 else ""
+        initials = "".join(w[0] for w, _ in words[max(0, i - len(word)):i]).casefold()
+        glossed = word.isupper() and question[at - 1:at] == "(" and initials == word.casefold()
+        if before in _SETTING_CUES or before in _POSSESSIVES or glossed:
+            out.add(word)
+    return out
+
+
+def _opens_a_clause(question: str, at: int) -> bool:
+    i = at - 1
+    while i >= 0 and question[i] in " \t\"'(":
+        i -= 1
+    return i < 0 or question[i] in ".!?;:,\n\u2014\u2013-"
 
 
 def identifier_like(name: str) -> bool:
@@ -133,6 +170,6 @@ def identifier_like(name: str) -> bool:
 
 
 def quoted(names: tuple[str, ...]) -> str:
-    """ "“NTLM” or “Kerberos”", "“a”, “b” or “c”" """
-    marked = [f"\u201c{n}\u201d" for n in names]
+    """ "“NTLM” or “Kerberos”", "“a”, “b” or “c”" (the first MAX_QUOTED) """
+    marked = [f"\u201c{n}\u201d" for n in names[:MAX_QUOTED]]
     return " or ".join([", ".join(marked[:-1]), marked[-1]]) if len(marked) > 1 else marked[0]

@@ -1,7 +1,8 @@
 """A question naming what the documents never mention is refused, saying what; a misspelt name is not."""
 from qa.answering import NOT_FOUND
 from qa.lexical import tokenize
-from qa.unmentioned import Vocabulary, identifier_like, name_like_words, one_edit_apart, quoted, unmentioned_names
+from qa.unmentioned import (Vocabulary, identifier_like, name_like_words, one_edit_apart, quoted, setting_names,
+                            unmentioned_names)
 
 
 def test_names_are_the_words_written_as_names_or_identifiers():
@@ -30,11 +31,23 @@ def test_unmentioned_names_are_looked_up_as_terms_accents_folded_and_misspelling
     assert unmentioned_names("Is JWT like JIT?", Vocabulary({"jit"})) == ("JWT",)  # too short to be a misspelling
     assert unmentioned_names("Is OAuth auth?", Vocabulary({"auth"})) == ("OAuth",)
     assert unmentioned_names("Is it in the Straße?", Vocabulary(set(tokenize(["Strasse"])[0]))) == ()  # case folded
-    made_up = " ".join(f"Zq{i}xv" for i in range(300))  # many names: a few are looked up, three are named
-    assert unmentioned_names(f"Does {made_up} work?", Vocabulary({"work"})) == ("Zq0xv", "Zq1xv", "Zq2xv")
+    made_up = " ".join(f"Zq{i}xv" for i in range(300))  # many names: 12 are looked up, 3 named
+    assert unmentioned_names(f"Does {made_up} work?", Vocabulary({"work"})) == tuple(f"Zq{i}xv" for i in range(12))
+    assert quoted(unmentioned_names(f"Does {made_up} work?", Vocabulary({"work"}))).count("\u201c") == 3
     assert unmentioned_names("Who uses NTLM?", None) == ()
     assert quoted(("NTLM", "Kerberos", "JWT")) == "\u201cNTLM\u201d, \u201cKerberos\u201d or \u201cJWT\u201d"
     assert [identifier_like(n) for n in ("NTLM", "OAuth", "sshd_config", "TLS1.3", "Ubuntu")] == [True] * 4 + [False]
+
+
+def test_names_of_the_askers_setting_are_told_from_the_subject():
+    assert setting_names("I'm on macOS with an M1 MacBook - how do I install it?") == {"macOS", "MacBook"}
+    assert setting_names("Our team uses IntelliJ IDEA; how do I debug?") == {"IntelliJ", "IDEA"}
+    assert setting_names("How can I test my FastAPI app?") == {"FastAPI"}  # a possessive
+    assert setting_names("How do I authenticate with NTLM against our Windows IIS server?") == {"Windows", "IIS"}
+    assert setting_names("We are behind an AWS load balancer (ALB). How do I see the client IP?") >= {"AWS", "ALB"}
+    for question in ["How do I use JWT tokens?", "Does Ubuntu or Debian or Fedora support NTLM?",
+                     'How do I add "Sign in with Google" (OAuth) to a Flask app?']:
+        assert setting_names(question) == set(), question
 
 
 def test_a_question_naming_what_the_documents_never_mention_is_refused_saying_so(assistant):
@@ -46,6 +59,11 @@ def test_a_question_naming_what_the_documents_never_mention_is_refused_saying_so
     assert not answer.abstained and "police forces" in answer.answer
     assert answer.notice == "The documents never mention \u201cOhio\u201d; this is what they say about the rest of " \
                             "the question."
+    # an identifier of the asker's setting is named in a notice too; the subject's identifiers are named first
+    answer = assistant.ask("Using my iPad, how does the OSCE work with police forces?")
+    assert not answer.abstained and "police forces" in answer.answer and "\u201ciPad\u201d" in answer.notice
+    answer = assistant.ask("Does Ubuntu or Debian or Fedora support NTLM?")
+    assert answer.abstained and answer.answer.startswith(NOT_FOUND[:-1] + ": they never mention \u201cNTLM\u201d, ")
     # a misspelt name is not taken for a new one
     assert unmentioned_names("Who directs the Secretariatt in Viena?", assistant.vocabulary(assistant.index)) == ()
 
