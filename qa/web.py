@@ -45,16 +45,29 @@ CSS = """
 .qa-muted { color: var(--body-text-color-subdued); }
 """
 
-# The chat's copy button copies a message as it was sent (an answer's HTML); this copies what the message shows
+# The chat's copy button copies a message as it was sent (an answer's HTML); this makes it copy what the message shows:
+# over navigator.clipboard (https, localhost) by writing after the chat does, and where there is none (plain http,
+# where the chat falls back to a "copy" command) in that command's copy event.
 COPY_SHOWN_TEXT = """() => {
-  document.addEventListener("click", (event) => {
-    const button = event.target.closest('#qa-chat button[aria-label="Copy message"]');
-    let row = button && button.closest(".message-buttons");  // the bar after the message it copies
+  let pending = null;  // what the copy button being clicked should copy
+  const shownText = (button) => {
+    let row = button.closest(".message-buttons");  // the bar after the message (or group of messages) it copies
     do { row = row && row.previousElementSibling; } while (row && !row.classList.contains("message-row"));
-    const shown = row && row.querySelector('[data-testid="bot"], [data-testid="user"]');
-    if (!shown || !navigator.clipboard) return;
-    const text = shown.innerText.trim();
-    setTimeout(() => navigator.clipboard.writeText(text).catch(() => {}), 50);  // after the chat's own copy
+    const shown = row ? [...row.querySelectorAll('[data-testid="bot"], [data-testid="user"]')] : [];
+    return shown.length ? shown.map((m) => m.innerText.trim()).join("\\n") : null;
+  };
+  document.addEventListener("click", (event) => {
+    const button = event.target instanceof Element && event.target.closest("#qa-chat .message-buttons button");
+    pending = button ? shownText(button) : null;
+    if (pending === null) return;
+    const text = pending;
+    setTimeout(() => { pending = null; }, 0);  // the chat's copy command, if any, ran during this click
+    if (navigator.clipboard) setTimeout(() => navigator.clipboard.writeText(text).catch(() => {}), 50);
+  }, true);
+  document.addEventListener("copy", (event) => {
+    if (pending === null || !event.clipboardData) return;
+    event.clipboardData.setData("text/plain", pending);
+    event.preventDefault();
   });
 }"""
 

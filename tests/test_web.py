@@ -94,12 +94,20 @@ def test_the_copy_button_copies_what_the_answer_shows_not_its_html(served_app, b
     page.locator("#qa-question textarea").press("Enter")
     page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
     page.locator('#qa-chat [data-testid="bot"]').last.hover()
-    page.locator('#qa-chat button[aria-label="Copy message"]').last.click()
+    page.locator("#qa-chat .message-buttons button").last.click()
     page.wait_for_function("navigator.clipboard.readText().then(t => t.includes('Secretary General'))")
     page.wait_for_timeout(300)  # the chat's own copy (the message's HTML) is made first, then replaced
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("Under the direction of the Secretary General") and copied.endswith("[1]"), copied
     assert "<" not in copied and "\\" not in copied, copied
+    # served over plain http there is no navigator.clipboard: the chat falls back to a copy command
+    page.evaluate("() => { window.__clipboard = navigator.clipboard; delete Navigator.prototype.clipboard; }")
+    assert page.evaluate("'clipboard' in navigator") is False
+    page.evaluate("window.__clipboard.writeText('not copied yet')")
+    page.locator('#qa-chat [data-testid="bot"]').last.hover()
+    page.locator("#qa-chat .message-buttons button").last.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__clipboard.readText()") == copied
     context.close()
 
 
