@@ -72,6 +72,7 @@ COPY_SHOWN_TEXT = """() => {
 }"""
 
 _MD_INLINE = re.compile(r"([\\`*_\[\]|~])")  # Markdown wherever it stands (with [ ] escaped, ! ( ) make no link)
+_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp):|\bwww\.|@")  # where GFM would start a link of its own
 _MD_LINE_START = re.compile(r"^([ \t]*)(?:([#+=-])|(\d+)([.)]))", re.M)  # only where a line starts: a heading, a list
 
 
@@ -79,7 +80,8 @@ def as_markdown_text(text: str) -> str:
     """Text shown literally by the chat's Markdown renderer: HTML escaped, and only the punctuation that would be
     Markdown where it stands escaped (so that the chat's copy button copies "the documents." without a backslash)."""
     escaped = _MD_INLINE.sub(r"\\\1", html.escape(text, quote=False))
-    return _MD_LINE_START.sub(_escape_line_start, escaped)
+    escaped = _AUTOLINK.sub(lambda m: m.group()[:-1] + "\\" + m.group()[-1], escaped)  # shown as typed, not linked
+    return _MD_LINE_START.sub(_escape_line_start, escaped.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def _escape_line_start(m: re.Match) -> str:

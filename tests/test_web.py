@@ -118,5 +118,7 @@ def test_text_in_the_chat_is_escaped_only_where_markdown_would_read_it():
     assert as_markdown_text("I couldn't find this in the documents.") == "I couldn't find this in the documents."
     assert as_markdown_text("e.g. (see 2.1) - ok!") == "e.g. (see 2.1) - ok!"
     assert as_markdown_text("1. a\n- b\n# c\n  2) d") == "1\\. a\n\\- b\n\\# c\n  2\\) d"  # lists, headings
+    assert as_markdown_text("see https://x.org, www.x.org or a@x.org") == \
+        "see https\\://x.org, www\\.x.org or a\\@x.org"  # not made links
     assert as_markdown_text("**x** _y_ `z` [a](javascript:b) ![i](j) <i>&") == \
         "\\*\\*x\\*\\* \\_y\\_ \\`z\\` \\[a\\](javascript:b) !\\[i\\](j) &lt;i&gt;&amp;"
