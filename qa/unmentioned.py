@@ -30,9 +30,8 @@ _ASKING = frozenset("""what how why where when who whom which whose can could sh
 may""".split())  # the words a question opens with
 _POSSESSIVES = frozenset("my our your their".split())  # "my FastAPI app"
 _BETWEEN = frozenset("a an the this that".split())
-NEVER_NAMES = frozenset("""what how why where when who whom which whose do does did can could should would will
-shall may might must is are was were am has have had please thanks thank hi hello hey ok okay yes no and or but
-if then so i""".split())
+NEVER_NAMES = _ASKING | frozenset("""shall might must was were am has have had please thanks thank hi hello hey ok
+okay yes no and or but if then so i""".split())  # capitalised as sentences start, never names
 
 
 def folded(text: str) -> str:

@@ -327,7 +327,7 @@ NAMED_TOOLS = {  # two cheat sheets that can both resume a download; a question 
 
 
 def test_a_question_that_names_a_page_is_answered_from_it_not_from_one_sharing_more_words(tmp_path, embedder):
-    from qa.answering import key_terms, named_subject, score_sentences
+    from qa.answering import heading_terms, key_terms, named_subject, score_sentences
 
     a = assistant_over(NAMED_TOOLS, tmp_path, embedder)
     # deltafetch's line shares more of the words ("resume a partial download"), but the question is about grabber:
@@ -340,7 +340,7 @@ def test_a_question_that_names_a_page_is_answered_from_it_not_from_one_sharing_m
     assert all(c.source == "grabber.md" for c in answer.citations), answer.answer
     answer = a.ask("How do I resume a partially downloaded file?")  # names neither: the closer words win
     assert answer.citations[0].source == "deltafetch.md", answer.answer
-    headings = {id(h): key_terms(h.chunk.title) for h in hits}
+    headings = heading_terms(hits)
     assert named_subject(key_terms("resume a download with grabber"), hits, headings) == {"grabber"}
     # a title that another page's text also holds is not a subject ("download" is in both pages)
     assert named_subject(key_terms("download with grabber or deltafetch"), hits, headings) == set()

@@ -11,10 +11,11 @@ def test_names_are_the_words_written_as_names_or_identifiers():
     assert name_like_words("Where is sshd_config read from, and what does TLS1.3 need?") == ["sshd_config", "TLS1.3"]
     assert name_like_words("What is the boiling point of mercury?") == []  # the first word is capitalised as usual
     assert name_like_words("OAuth with a client?") == ["OAuth"]  # a capital past the first letter: a name
-    for question in ['"Who directs the Secretariat?"', "Q: When was it founded?", "Thanks. Who directs it?",
-                     "I lost a file. How do I restore it?", "(How often does it run?)", "1. Where is it based?",
-                     "HOW DO I RESTORE A FILE?", "How Do I Restore A File?", "What's new in v2?"]:
-        assert name_like_words(question) in ([], ["Secretariat"]), question  # sentence starts, capitals, title case
+    assert name_like_words('"Who directs the Secretariat?"') == ["Secretariat"]  # a quote before its first word
+    for question in ["Q: When was it founded?", "Thanks. Who directs it?", "I lost a file. How do I restore it?",
+                     "(How often does it run?)", "1. Where is it based?", "HOW DO I RESTORE A FILE?",
+                     "How Do I Restore A File?", "What's new in v2?"]:
+        assert name_like_words(question) == [], question  # sentence starts, capitals, title case, short versions
 
 
 def test_one_edit_apart():
