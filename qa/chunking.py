@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .extracting import PAGE_BREAK
+from .lexical import reading_plain_words
 from .records import Chunk, Document, Tokens, file_of
 from .structure import MARKDOWN_SUFFIXES, RST_SUFFIXES, document_blocks
 from .units import Atom, answer_units, sentence_atoms
@@ -72,11 +73,12 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
 
 @functools.lru_cache(maxsize=4)
 def load_tokenizer(model_path: Path):
-    """The model's fast tokenizer (tokenizers only: no torch import), without truncation or padding; loaded
-    once per process (it is only read from, by any number of threads)."""
+    """The model's fast tokenizer (tokenizers only: no torch import), without truncation or padding, reading
+    mnemonic words as plain words (lexical.reading_plain_words); loaded once per process (it is only read from,
+    by any number of threads)."""
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(model_path / "tokenizer.json"))
+    tok = reading_plain_words(Tokenizer.from_file(str(model_path / "tokenizer.json")))
     tok.no_truncation()
     tok.no_padding()
     return tok

@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import BACKENDS, DEFAULT_MODEL
 from .errors import ModelUnavailable
+from .lexical import reading_plain_words
 from .onnx_export import placed_export
 from .records import Tokens
 
@@ -190,7 +191,7 @@ class Embedder:
                 settings = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8")) \
                     if (path / "sentence_bert_config.json").is_file() else {}
                 config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-                tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+                tokenizer = reading_plain_words(Tokenizer.from_file(str(path / "tokenizer.json")))
                 max_seq = int(settings.get("max_seq_length") or config.get("max_position_embeddings", 512))
                 dimension = int(config["hidden_size"])
                 if self.backend == "torch":

@@ -159,7 +159,8 @@ def chosen_backend(config: Config, notice: Callable[[str], None] | None = None) 
 
 def chunking_settings(config: Config) -> dict:
     return {"chunk_tokens": config.chunk_tokens, "overlap_tokens": config.overlap_tokens,
-            "splitter": "units-v6", "sentence_vectors": "unit-span-mean-v1"}
+            "splitter": "units-v6", "sentence_vectors": "unit-span-mean-v1",
+            "encoder_words": "plain-mnemonics-v1"}  # lexical.reading_plain_words
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,7 @@
 """Lexical retrieval: BM25 (bm25s, Lucene variant) over the chunks' text, with English stopwords
 removed and Snowball stems, saved beside the vectors as bm25/ plus the store ids it covers. Words written
 with a bracketed mnemonic letter, as command cheat sheets do ("E[x]tract", "[c]reate"), count as the plain
-word (plain_words)."""
+word (plain_words), to BM25 here and to the model's tokenizer (reading_plain_words)."""
 from __future__ import annotations
 
 import re
@@ -23,6 +23,24 @@ _MNEMONIC = re.compile(r"(?<=[A-Za-z])\[([A-Za-z]{1,2})\](?=[a-z])|(?<![\w\]])\[
 def plain_words(text: str) -> str:
     """The text with mnemonic brackets inside words dropped: "E[x]tract a [f]ile" -> "Extract a file"."""
     return _MNEMONIC.sub(lambda m: m.group(1) or m.group(2), text) if "[" in text else text
+
+
+# The same mnemonics for the model's tokenizer, which lower-cases before this runs: the brackets are deleted, so
+# every other character keeps its offset ("[f]ile" reads as "file", its word piece starting at the "f").
+_BEFORE = r"(?:[a-z]|[^\w\]])"  # before the "[": a letter, or neither a word character nor "]"
+_MNEMONIC_BRACKETS = (rf"(?:(?<={_BEFORE})|^)\[(?=[a-z]{{1,2}}\][a-z])"
+                      rf"|(?:(?<={_BEFORE}\[[a-z])|(?<=^\[[a-z])|(?<={_BEFORE}\[[a-z]{{2}})|(?<=^\[[a-z]{{2}}))"
+                      rf"\](?=[a-z])")
+
+
+def reading_plain_words(tokenizer):
+    """The model's tokenizer (tokenizers.Tokenizer), changed to read mnemonic words as plain_words writes them, so
+    that the encoder and the reader see "Extract a file" in "E[x]tract a [f]ile"; offsets stay into the text given."""
+    from tokenizers import Regex, normalizers
+
+    steps = [tokenizer.normalizer] if tokenizer.normalizer is not None else []
+    tokenizer.normalizer = normalizers.Sequence(steps + [normalizers.Replace(Regex(_MNEMONIC_BRACKETS), "")])
+    return tokenizer
 
 
 def _stemmer():

@@ -165,9 +165,16 @@ class Reader:
             s, t = _best_span(starts[r], ends[r])
             span = (-1, -1)
             if base <= s and t < base + kept:
-                span = (e.offsets[s - base][0], e.offsets[t - base][1])
+                span = (_mnemonic_start(units[r], e.offsets[s - base]), e.offsets[t - base][1])
             out.append(Reading(probability, *span, complete=kept == len(e.ids)))
         return out
+
+
+def _mnemonic_start(text: str, piece: tuple[int, int]) -> int:
+    """Where a span opening with this word piece starts: at the "[" of a mnemonic word ("[f]ile"), whose piece
+    starts after it (the tokenizer drops the brackets, lexical.reading_plain_words)."""
+    start, end = piece
+    return start - 1 if start > 0 and text[start - 1] == "[" and "]" in text[start:end] else start
 
 
 def _best_span(starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:

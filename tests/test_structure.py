@@ -450,6 +450,23 @@ def test_a_cheat_sheets_mnemonic_letters_do_not_split_its_words():
         assert plain_words(kept) == kept
 
 
+def test_the_model_reads_mnemonic_words_whole_with_offsets_into_the_text(tokenizer):
+    line = "[c]reate a g[z]ipped [f]ile; see [x](https://example.com), `row[i] = 2`, note [1], Lis[t]"
+    pieces = tokenizer.encode(line, add_special_tokens=False)
+    words = [(piece, line[s:e]) for piece, (s, e) in zip(pieces.tokens, pieces.offsets)]
+    assert words[:4] == [("create", "c]reate"), ("a", "a"), ("g", "g"), ("##zi", "z]i")], words
+    assert ("file", "f]ile") in words
+    for kept in ("x", "i", "1", "t"):  # a link, an index in code, a footnote and a word-final letter keep brackets
+        at = [w for _, w in words].index(kept)
+        assert words[at - 1][1] == "[" and words[at + 1][1] == "]", (kept, words)
+    from qa.reader import _mnemonic_start
+    at = line.index("[f]ile")
+    assert _mnemonic_start(line, (at + 1, at + 6)) == at  # an answer span opening at "[f]ile" starts at its "["
+    assert _mnemonic_start(line, (line.index("1]"), line.index("1]") + 1)) == line.index("1]")
+    plain = tokenizer.encode("Create a gzipped file", add_special_tokens=False).ids
+    assert tokenizer.encode("[c]reate a g[z]ipped [f]ile", add_special_tokens=False).ids == plain
+
+
 def test_code_that_opens_a_section_is_never_a_unit_without_its_sentence(tokenizer):
     long_sentence = "This starts the server " + "and keeps it running " * 40 + "until you stop it."
     text = "# Serve\n\n```sh\nshop serve --debug\n```\n\n" + long_sentence + "\n"
