@@ -93,13 +93,14 @@ def main() -> None:
         source = SHARED / "eval" / "squad_v2_dev" / "queries.jsonl"
         queries.write_text("".join(line for line in source.open(encoding="utf-8") if json.loads(line)["id"] in ids))
         dataset = load_dataset(SHARED / "eval" / "squad_v2_dev", queries=queries)
-        weight = None
+        weight, by_weight = None, {}
         if args.reader == "onnx":
             per_weight = confidences(dataset, args.cache)
             aurocs = [auroc([r[1][i] for r in per_weight if r[2]], [r[1][i] for r in per_weight if not r[2]])
                       for i in range(len(WEIGHTS))]
             print("AUROC by reader weight: " + ", ".join(f"{w}: {a:.4f}" for w, a in zip(WEIGHTS, aurocs)))
             weight = WEIGHTS[max(range(len(WEIGHTS)), key=lambda i: aurocs[i])]
+            by_weight = {str(w): round(a, 4) for w, a in zip(WEIGHTS, aurocs)}
         rows = confidences(dataset, args.cache, reader=args.reader, weight=weight)
     answerable = sorted(c for _, c, a, _ in rows if a)
     threshold = answerable[int(args.miss * len(answerable))]
@@ -111,7 +112,7 @@ def main() -> None:
         info = json.loads(path.read_text(encoding="utf-8"))
         info["threshold"], info["weight"] = result["threshold"], weight
         info["threshold_fit"] = {"articles": articles, "questions": len(rows), "rule": f"{args.miss:.0%} of the "
-                                 "answerable questions fall below it", **result}
+                                 "answerable questions fall below it", **result, "auroc_by_weight": by_weight}
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         print(f"wrote the threshold into {path}")
 

@@ -252,8 +252,8 @@ SPAN_SHARE = 0.7  # an answer span is kept when it is at most this share of its 
 def read_units(question: str, scored: list[tuple[float, _Candidate]], reader: Reader
                ) -> tuple[list[tuple[float, _Candidate]], dict[int, tuple[int, int]], list[_Candidate]]:
     """The best READ_UNITS units re-scored with the reader, best first: reader.weight x its probability that the unit
-    answers + the rest x the unit's score (both 0-1; the weight is fitted with the threshold, bench/fit_reader.py);
-    a unit longer than the reader's window keeps its score alone (the reader saw only its beginning); and the span
+    answers + the rest x the unit's score (both 0-1; the weight is fitted with the threshold, bench/fit_reader.py;
+    a long unit is read in windows, Reader.read); and the span
     the reader found in each (file offsets, by id of the candidate); and the units of the best READ_UNITS left unread
     (second_read_can_matter)."""
     top = [cand for _, cand in scored[:READ_UNITS]]
@@ -280,9 +280,10 @@ def _spans(units: list[_Candidate], readings: list[Reading]) -> dict[int, tuple[
 
 
 def _blend(weight: float, reading: Reading, score: float) -> float:
-    """A read unit's answer score: weight x the reader's probability + the rest x its own score; its own score alone
-    where the reader saw only its beginning."""
-    return weight * reading.probability + (1 - weight) * score if reading.complete else score
+    """A read unit's answer score: weight x the reader's probability + the rest x its own score. (A unit too long
+    for the reader's windows is blended all the same: kept at its own score, a long code example outranked every
+    unit the reader had read, and was cited for questions the documents do not answer.)"""
+    return weight * reading.probability + (1 - weight) * score
 
 
 def second_read_can_matter(first: list[float], rest: list[float], weight: float) -> bool:

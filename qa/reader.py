@@ -24,6 +24,8 @@ MODEL_FILE = "reader.onnx"
 INPUTS = ["word_vectors", "attention_mask", "token_type_ids"]
 OUTPUTS = ["answer_logit", "start_logits", "end_logits"]
 MAX_ANSWER_TOKENS = 30
+MAX_WINDOWS = 3  # a long unit (a lead-in with its code) is read in up to this many windows
+WINDOW_OVERLAP = 16  # word pieces each window repeats of the one before
 FIX = "restore it with `git checkout qa/models`, retrain it with `python -m qa.train_reader`, or answer " \
       "without it: --reader none (QA_READER=none)"
 
@@ -54,7 +56,6 @@ class Reading:
     probability: float  # that the unit answers the question
     start: int  # the answer's span inside the unit's text (character offsets); -1, -1 when none stands out
     end: int
-    complete: bool = True  # the whole unit fitted in the reader's window (else only its beginning was read)
 
 
 class Reader:
@@ -143,31 +144,43 @@ class Reader:
         self._session = session
 
     def read(self, question: str, units: list[str]) -> list[Reading]:
-        """One Reading per unit, in one batched call."""
+        """One Reading per unit, in one batched call. A unit longer than the reader's window is read in up to
+        MAX_WINDOWS windows (overlapping by WINDOW_OVERLAP pieces; what is past them is not read): its reading is the
+        window that answers best."""
         if not units:
             return []
         self.warm_up()
         q = self._tokenizer.encode(question, add_special_tokens=False).ids
         encoded = self._tokenizer.encode_batch(units, add_special_tokens=False)
-        rows = [pair_row(q, e.ids, self._max_tokens) for e in encoded]
-        ids = np.zeros((len(units), max(len(row) for row, _, _ in rows)), dtype=np.int64)
+        windows = []  # (unit, first piece of the window, row, where the unit starts in it, pieces kept)
+        for u, e in enumerate(encoded):
+            first = 0
+            for _ in range(MAX_WINDOWS):
+                row, base, kept = pair_row(q, e.ids[first:], self._max_tokens)
+                windows.append((u, first, row, base, kept))
+                if first + kept >= len(e.ids) or kept <= WINDOW_OVERLAP:
+                    break
+                first += kept - WINDOW_OVERLAP
+        ids = np.zeros((len(windows), max(len(w[2]) for w in windows)), dtype=np.int64)
         mask = np.zeros_like(ids)
         types = np.zeros_like(ids)
-        for r, (row, base, _) in enumerate(rows):
+        for r, (_, _, row, base, _) in enumerate(windows):
             ids[r, :len(row)] = row
             mask[r, :len(row)] = 1
             types[r, base:len(row)] = 1
         logit, starts, ends = self._session.run(OUTPUTS, {"word_vectors": self._vectors[ids],
                                                           "attention_mask": mask, "token_type_ids": types})
-        out = []
-        for r, (e, (_, base, kept)) in enumerate(zip(encoded, rows)):
+        best: dict[int, Reading] = {}
+        for r, (u, first, _, base, kept) in enumerate(windows):
+            e = encoded[u]
             probability = float(1 / (1 + np.exp(-logit[r])))
             s, t = _best_span(starts[r], ends[r])
             span = (-1, -1)
             if base <= s and t < base + kept:
-                span = (_mnemonic_start(units[r], e.offsets[s - base]), e.offsets[t - base][1])
-            out.append(Reading(probability, *span, complete=kept == len(e.ids)))
-        return out
+                span = (_mnemonic_start(units[u], e.offsets[first + s - base]), e.offsets[first + t - base][1])
+            if u not in best or probability > best[u].probability:
+                best[u] = Reading(probability, *span)
+        return [best[u] for u in range(len(units))]
 
 
 def _mnemonic_start(text: str, piece: tuple[int, int]) -> int:
