@@ -28,7 +28,14 @@ MAX_SHOWN = 200  # chat messages kept per browser session (each answer re-sends 
 INTERNAL_ERROR = "Something went wrong on the server while answering. Please try again."
 EMPTY_SOURCES = '<div class="qa-sources"><p class="qa-muted">Sources of the latest answer appear here.</p></div>'
 
-CSS = """
+# Gradio's theme declares Source Sans Pro at weights 400 and 600, and its SemiBold file holds almost no letters (5 KB),
+# so bold text fell back to another font (DejaVu Sans Bold: larger, another shape). Its Bold file is whole: declared
+# here for 600 and 700, it is what bold text (an answer's span, a source's name, a button) is drawn with.
+BOLD_FACES = "".join(
+    f'@font-face {{ font-family: "Source Sans Pro"; font-style: normal; font-weight: {weight}; font-display: swap; '
+    f'src: url("static/fonts/SourceSansPro/SourceSansPro-Bold.woff2") format("woff2"); }}\n' for weight in (600, 700))
+
+CSS = BOLD_FACES + """
 .qa-sources { font-size: 0.95em; }
 .qa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 10px; }
 .qa-source-head { font-weight: 600; margin-bottom: 4px; }

@@ -75,6 +75,25 @@ def test_the_browser_streams_a_cited_answer_from_this_host_only(served_app, brow
     page.close()
 
 
+def test_bold_text_is_drawn_with_the_pages_own_font_not_a_fallback(served_app, browser):
+    page = browser.new_page()
+    page.goto(served_app)
+    page.locator("#qa-question textarea").fill("Who directs the Secretariat?")
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-chat strong").first.wait_for(timeout=30_000)  # the reader's answer span, in bold
+    page.locator("#qa-sources .qa-source-head").first.wait_for()
+    page.evaluate("document.fonts.ready")
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    cdp.send("CSS.enable")
+    for selector in ("#qa-chat strong", "#qa-sources .qa-source-head"):
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        # every letter from the fonts the app serves (Gradio's SemiBold file holds almost none: DejaVu stood in)
+        assert fonts and all(f["isCustomFont"] for f in fonts), (selector, fonts)
+    page.close()
+
+
 def test_the_browser_shows_a_friendly_prompt_for_an_empty_question(served_app, browser):
     page = browser.new_page()
     page.goto(served_app)
