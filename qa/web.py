@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import re
 import time
@@ -51,6 +52,13 @@ CSS = BOLD_FACES + """
 .qa-marker { margin: 0; color: var(--body-text-color-subdued); }
 .qa-muted { color: var(--body-text-color-subdued); }
 """
+
+# What the light chat (static/embed.html) asked before it became this one, read once from the tab's sessionStorage.
+CARRIED_QUESTIONS = """() => {
+  const carried = sessionStorage.getItem("qa-carried-questions") || "";
+  sessionStorage.removeItem("qa-carried-questions");
+  return carried;
+}"""
 
 # The chat's copy button copies a message as it was sent (an answer's HTML); this makes it copy what the message shows:
 # over navigator.clipboard (https, localhost) by writing after the chat does, and where there is none (plain http,
@@ -224,6 +232,36 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                 [gr.update(visible=False)] * (MAX_EXAMPLES - len(shown_examples))
 
         demo.load(describe, None, [about] + tries, api_visibility="private")
+
+        def carry_over(carried: str):
+            """The questions asked in the light chat while this one loaded (sessionStorage, CARRIED_QUESTIONS),
+            asked again here, so that switching to this chat keeps the conversation."""
+            try:
+                questions = json.loads(carried) if carried else []
+            except ValueError:
+                questions = []
+            if not isinstance(questions, list) or not questions:
+                return gr.update(), gr.update(), [], []
+            shown, asked, sources = [], [], EMPTY_SOURCES
+            for question in [q for q in questions if isinstance(q, str)][-MAX_REMEMBERED:]:
+                try:
+                    question, _ = clean_question(question, assistant.config.max_question_chars)
+                    answer = assistant.ask(question, history=asked)
+                except QAError:
+                    continue  # not answerable here now (an empty question, the index reloading): left out
+                except Exception:
+                    log.exception("answering a carried question failed")
+                    continue
+                asked = (asked + [question])[-MAX_REMEMBERED:]
+                prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
+                shown += [{"role": "user", "content": as_markdown_text(question)},
+                          {"role": "assistant", "content": prefix + answer_markdown(answer)}]
+                sources = sources_html(answer)
+            return shown, sources, asked, shown
+
+        carried = gr.Textbox(visible=False)
+        demo.load(carry_over, carried, [chatbot, sources, asked, shown], api_visibility="private",
+                  js=CARRIED_QUESTIONS, show_progress="hidden")
         for button in tries:  # an example question is asked at once
             button.click(lambda text: text, button, box, api_visibility="private").then(
                 respond, [box, shown, asked], [box, chatbot, sources, asked, shown], api_visibility="private")

@@ -86,10 +86,16 @@ def test_a_question_asked_while_the_chat_loads_is_answered_and_the_page_becomes_
     page.locator("#switch").click()
     page.locator("#qa-question textarea").wait_for(timeout=30_000)
     assert page.evaluate("window.__samePage === true") and page.url == url  # no reload, no navigation
-    page.locator("#qa-question textarea").fill(QUESTION)
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)  # the conversation came along, sources too
+    chat_text = page.locator("#qa-chat").inner_text()
+    assert QUESTION in chat_text and "Secretary General" in chat_text, chat_text
+    assert page.evaluate("sessionStorage.getItem('qa-carried-questions')") is None  # carried once
+    assert page.locator('#qa-chat [data-testid="bot"]').count() == 1
+    page.locator("#qa-question textarea").fill("In which city is it based?")  # a follow-up on the carried question
     page.locator("#qa-question textarea").press("Enter")
-    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
-    assert "Secretary General" in page.locator("#qa-chat").inner_text()
+    page.wait_for_function("""() => { const bots = document.querySelectorAll('#qa-chat [data-testid="bot"]');
+        return bots.length === 2 && bots[1].innerText.includes('[1]'); }""", timeout=30_000)
+    assert QUESTION in page.locator("#qa-chat").inner_text()  # the carried turn stays above the new one
     page.close()
 
 
