@@ -290,7 +290,7 @@ def second_read_can_matter(first: list[float], rest: list[float], weight: float)
     """Whether reading the rest of the units could change the answer: one of them, read as well as can be
     (probability 1), would come within FOLLOW_MARGIN of the best first one (so it could be cited). Otherwise
     the answer is the same without that read, which is skipped."""
-    best_possible = max(max(s, weight + (1 - weight) * s) for s in rest)
+    best_possible = max(weight + (1 - weight) * s for s in rest)
     return best_possible >= max(first) - FOLLOW_MARGIN
 
 

@@ -25,8 +25,9 @@ def plain_words(text: str) -> str:
     return _MNEMONIC.sub(lambda m: m.group(1) or m.group(2), text) if "[" in text else text
 
 
-# The same mnemonics for the model's tokenizer, which lower-cases before this runs: the brackets are deleted, so
-# every other character keeps its offset ("[f]ile" reads as "file", its word piece starting at the "f").
+# Mnemonics for the model's tokenizer, after its own normalizer (for the packaged model: lower-casing and accent
+# stripping, so "[A]PI" and "é[a]b" count here though plain_words keeps them): the brackets are deleted, so every
+# other character keeps its offset ("[f]ile" reads as "file", its word piece starting at the "f").
 _BEFORE = r"(?:[a-z]|[^\w\]])"  # before the "[": a letter, or neither a word character nor "]"
 _MNEMONIC_BRACKETS = (rf"(?:(?<={_BEFORE})|^)\[(?=[a-z]{{1,2}}\][a-z])"
                       rf"|(?:(?<={_BEFORE}\[[a-z])|(?<=^\[[a-z])|(?<={_BEFORE}\[[a-z]{{2}})|(?<=^\[[a-z]{{2}}))"
@@ -34,8 +35,9 @@ _MNEMONIC_BRACKETS = (rf"(?:(?<={_BEFORE})|^)\[(?=[a-z]{{1,2}}\][a-z])"
 
 
 def reading_plain_words(tokenizer):
-    """The model's tokenizer (tokenizers.Tokenizer), changed to read mnemonic words as plain_words writes them, so
-    that the encoder and the reader see "Extract a file" in "E[x]tract a [f]ile"; offsets stay into the text given."""
+    """The model's tokenizer (tokenizers.Tokenizer), changed to read mnemonic words as plain words, much as
+    plain_words writes them, so that the encoder and the reader see "extract a file" in "E[x]tract a [f]ile";
+    offsets stay into the text given."""
     from tokenizers import Regex, normalizers
 
     steps = [tokenizer.normalizer] if tokenizer.normalizer is not None else []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,11 +184,14 @@ class Reader:
         return [best[u] for u in range(len(units))]
 
 
+_MNEMONIC_REST = re.compile(r"[A-Za-z]{1,2}\][a-z]")  # what follows the "[" of a mnemonic word: "f]ile"
+
+
 def _mnemonic_start(text: str, piece: tuple[int, int]) -> int:
     """Where a span opening with this word piece starts: at the "[" of a mnemonic word ("[f]ile"), whose piece
     starts after it (the tokenizer drops the brackets, lexical.reading_plain_words)."""
-    start, end = piece
-    return start - 1 if start > 0 and text[start - 1] == "[" and "]" in text[start:end] else start
+    start, _ = piece  # the piece is "f]ile", or the letter alone ("g" of "[g]zip": the "]" then in no piece)
+    return start - 1 if start > 0 and text[start - 1] == "[" and _MNEMONIC_REST.match(text, start) else start
 
 
 def _best_span(starts: np.ndarray, ends: np.ndarray) -> tuple[int, int]:

@@ -238,10 +238,10 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
             asked again here, so that switching to this chat keeps the conversation."""
             try:
                 questions = json.loads(carried) if carried else []
-            except ValueError:
+            except (ValueError, RecursionError):
                 questions = []
-            if not isinstance(questions, list) or not questions:
-                return gr.update(), gr.update(), [], []
+            if not isinstance(questions, list) or not questions:  # nothing carried: what the chat holds stays
+                return gr.update(), gr.update(), gr.update(), gr.update()
             shown, asked, sources = [], [], EMPTY_SOURCES
             for question in [q for q in questions if isinstance(q, str)][-MAX_REMEMBERED:]:
                 try:

@@ -464,6 +464,8 @@ def test_the_model_reads_mnemonic_words_whole_with_offsets_into_the_text(tokeniz
     at = line.index("[f]ile")
     assert _mnemonic_start(line, (at + 1, at + 6)) == at  # an answer span opening at "[f]ile" starts at its "["
     assert _mnemonic_start(line, (line.index("1]"), line.index("1]") + 1)) == line.index("1]")
+    assert _mnemonic_start("use [g]zip", (5, 6)) == 4  # the letter as a word piece of its own ("g", then "zip")
+    assert _mnemonic_start("see [x](url)", (5, 6)) == 5  # a link's brackets are kept: its "x" is the start
     plain = tokenizer.encode("Create a gzipped file", add_special_tokens=False).ids
     assert tokenizer.encode("[c]reate a g[z]ipped [f]ile", add_special_tokens=False).ids == plain
 
