@@ -131,8 +131,8 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
         try:
             question, _ = clean_question(message if isinstance(message, str) else "",
                                          assistant.config.max_question_chars)
-        except BadQuestion as e:
-            yield turn(str(e), gr.update(), asked)
+        except BadQuestion as e:  # said in the chat, not kept in its transcript: the next answer replaces it
+            yield "", (history + [{"role": "assistant", "content": str(e)}])[-MAX_SHOWN:], gr.update(), asked, history
             return
         history.append({"role": "user", "content": as_markdown_text(question)})
         yield turn("Searching the documents…", gr.update(), asked)

@@ -101,6 +101,12 @@ def test_the_browser_shows_a_friendly_prompt_for_an_empty_question(served_app, b
     page.locator("#qa-ask").click()
     page.get_by_text("Please type a question.").wait_for(timeout=10_000)
     assert "Traceback" not in page.content()
+    page.locator("#qa-question textarea").fill("Who directs the Secretariat?")
+    page.locator("#qa-question textarea").press("Enter")
+    page.locator("#qa-sources mark").first.wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelector('#qa-chat').innerText.includes('[1]')")
+    chat = page.locator("#qa-chat").inner_text()
+    assert "Please type a question." not in chat and chat.count("Who directs the Secretariat?") == 1, chat
     page.close()
 
 
