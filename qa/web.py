@@ -109,6 +109,11 @@ def answer_markdown(answer: Answer) -> str:
     return as_markdown_text(answer.answer) if answer.abstained else one_line_html(answer_html(answer))
 
 
+def notice_markdown(answer: Answer) -> str:
+    """The answer's notice (a trimmed question, names the documents never mention) in italics above it, or ""."""
+    return f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
+
+
 def _pieces(text: str, steps: int) -> list[str]:
     words = text.split(" ")
     size = max(1, -(-len(words) // steps))
@@ -124,15 +129,16 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
         message of its choosing, such as a file reference that Gradio would serve, into what it is sent."""
         history = list(shown)
 
-        def turn(content: str, sources, asked: list):
+        def turn(content: str, sources, asked: list, kept: bool = True):
+            """The outputs: the chat with this reply, and the transcript kept (without it where not kept)."""
             messages = (history + [{"role": "assistant", "content": content}])[-MAX_SHOWN:]
-            return "", messages, sources, asked, messages
+            return "", messages, sources, asked, messages if kept else history
 
         try:
             question, _ = clean_question(message if isinstance(message, str) else "",
                                          assistant.config.max_question_chars)
         except BadQuestion as e:  # said in the chat, not kept in its transcript: the next answer replaces it
-            yield "", (history + [{"role": "assistant", "content": str(e)}])[-MAX_SHOWN:], gr.update(), asked, history
+            yield turn(str(e), gr.update(), asked, kept=False)
             return
         history.append({"role": "user", "content": as_markdown_text(question)})
         yield turn("Searching the documents…", gr.update(), asked)
@@ -146,7 +152,7 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
             yield turn(INTERNAL_ERROR, EMPTY_SOURCES, asked)
             return
         asked = (asked + [question])[-MAX_REMEMBERED:]
-        prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
+        prefix = notice_markdown(answer)
         for piece in _pieces(answer.answer, STREAM_STEPS):
             yield turn(prefix + as_markdown_text(piece), gr.update(), asked)
             time.sleep(STREAM_PAUSE)
@@ -253,9 +259,8 @@ def build_app(assistant: Assistant, examples: list[str] | None = None, attempts:
                     log.exception("answering a carried question failed")
                     continue
                 asked = (asked + [question])[-MAX_REMEMBERED:]
-                prefix = f"_{as_markdown_text(answer.notice)}_\n\n" if answer.notice else ""
                 shown += [{"role": "user", "content": as_markdown_text(question)},
-                          {"role": "assistant", "content": prefix + answer_markdown(answer)}]
+                          {"role": "assistant", "content": notice_markdown(answer) + answer_markdown(answer)}]
                 sources = sources_html(answer)
             return shown, sources, asked, shown
 
